@@ -1,0 +1,121 @@
+//! The resolved project: what `demo` wants to exist, independent of what the engine holds.
+//!
+//! Everything here is already interpolated, validated and absolute: the engine layer turns it
+//! into Docker objects without another decision about the compose file.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A compose project after loading: every service, in dependency order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    /// Validated like compose project names: `^[a-z0-9][a-z0-9_-]*$`.
+    pub name: String,
+    /// Directory of the compose file; relative paths in it were resolved against this.
+    pub dir: PathBuf,
+    /// Services in a deterministic topological order: dependencies before dependents, ties by
+    /// name.
+    pub services: Vec<Service>,
+    /// Named volumes declared at the top level (`volumes:`), by their key.
+    pub volumes: Vec<String>,
+}
+
+/// One service, resolved. Its `Serialize` form feeds the config hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub name: String,
+    /// Image reference, after interpolation (e.g. `prom/prometheus:v3.13.1`).
+    pub image: String,
+    /// Present for the images we build ourselves.
+    pub build: Option<Build>,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    pub ports: Vec<Port>,
+    pub mounts: Vec<Mount>,
+    pub tmpfs: Vec<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub depends_on: Vec<Dependency>,
+    /// Bytes (compose's `mem_limit`, e.g. `500m`).
+    pub mem_limit: Option<u64>,
+    pub restart: RestartPolicy,
+    pub user: Option<String>,
+    pub read_only: bool,
+    /// The user's own labels from the compose file; ours are added by the engine layer.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How to build one of our images.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Build {
+    /// Absolute build context directory.
+    pub context: PathBuf,
+    /// Absolute path of the Dockerfile. The crate it builds sits beside it (its `Cargo.toml`).
+    pub dockerfile: PathBuf,
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Port {
+    /// `127.0.0.1` when the compose file names no address: safe by default.
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+    /// The variable that set `host_port` (from `${VAR:-default}`), named in a port-taken error.
+    #[serde(skip)]
+    pub variable: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Mount {
+    /// A host path (absolute) into the container.
+    Bind { source: PathBuf, target: String, read_only: bool },
+    /// A named volume, by its key in the compose file (the engine prefixes the project name).
+    Volume { name: String, target: String, read_only: bool },
+}
+
+/// Exec-form health check (`["CMD", ...]`): no shell is assumed in our images.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Healthcheck {
+    /// The test as Docker takes it, starting with `CMD` or `CMD-SHELL`.
+    pub test: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+}
+
+/// When a dependent may start, as compose's `depends_on.condition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    No,
+    Always,
+    OnFailure,
+    UnlessStopped,
+}

@@ -1,0 +1,2 @@
+//! `demo`: stands up the OpenTelemetry memory-leak demo stack in Docker and diagnoses it.
+pub mod compose;

@@ -1,2 +1,3 @@
 //! `demo`: stands up the OpenTelemetry memory-leak demo stack in Docker and diagnoses it.
 pub mod compose;
+pub mod signals;

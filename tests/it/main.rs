@@ -1,0 +1,1 @@
+//! The one integration-test binary: drives the real `demo` binary and the real Docker engine.

@@ -1,0 +1,6 @@
+//! What both demo services share: their OTLP pipelines, W3C propagation over gRPC metadata and
+//! the tiny loopback HTTP endpoint behind `--state` and `--healthcheck`.
+
+pub mod admin_http;
+pub mod grpc_propagation;
+pub mod otlp;

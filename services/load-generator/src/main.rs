@@ -1,1 +1,138 @@
-fn main() {}
+//! The `load-generator` binary: sends traffic, or with `--state` / `--healthcheck` asks the
+//! running one on this host (what `docker exec` and the container health check run).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use load_generator::admin::{AdminView, heartbeat, judge};
+use load_generator::settings::Settings;
+use load_generator::stats::TrafficStats;
+use load_generator::traffic::Traffic;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use service_common::admin_http;
+use service_common::otlp::{Signals, Telemetry, configured_endpoint};
+
+const USAGE: &str = "\
+usage: load-generator [--state | --healthcheck]
+
+  (no argument)   call ListRecommendations at LOAD_GENERATOR_RATE per second
+  --state         print the running generator's /state JSON (from 127.0.0.1:$ADMIN_PORT)
+  --healthcheck   exit 0 iff the running generator's heartbeat is fresh
+
+environment: RECOMMENDATION_ADDR (recommendation:9001), LOAD_GENERATOR_RATE (1),
+LOAD_GENERATOR_TIMEOUT_SECONDS (10), ADMIN_PORT (9003), LOAD_GENERATOR_SEED,
+OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (frontend), OTEL_RESOURCE_ATTRIBUTES";
+
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    match std::env::args().nth(1).as_deref() {
+        None => run(settings),
+        Some("--state") => match admin_http::get(settings.admin_port, "/state", ADMIN_TIMEOUT) {
+            Ok(body) => {
+                println!("{body}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        Some("--healthcheck") => {
+            match admin_http::get(settings.admin_port, "/state", ADMIN_TIMEOUT)
+                .and_then(|body| judge(&body))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&error),
+            }
+        }
+        Some("--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("load-generator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("load-generator: unknown argument {other:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fail(error: &str) -> ExitCode {
+    eprintln!("load-generator: {error}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn run(settings: Settings) -> ExitCode {
+    let telemetry = match Telemetry::init("frontend", Signals::TracesOnly) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&error),
+    };
+    let admin_listener =
+        match tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.admin_port)))
+            .await
+        {
+            Ok(listener) => listener,
+            Err(error) => {
+                return fail(&format!(
+                    "cannot listen on port {} (ADMIN_PORT): {error}",
+                    settings.admin_port
+                ));
+            }
+        };
+    let stats = Arc::new(TrafficStats::default());
+    let rng = settings
+        .seed
+        .map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64);
+    let traffic = match Traffic::new(
+        &settings.target,
+        settings.timeout,
+        telemetry.tracer("load-generator"),
+        stats.clone(),
+        rng,
+    ) {
+        Ok(traffic) => Arc::new(traffic),
+        Err(error) => return fail(&error),
+    };
+    eprintln!(
+        "load-generator: {} calls/s to {}; admin on {}; OTLP to {}",
+        settings.rate,
+        settings.target,
+        admin_listener
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string()),
+        configured_endpoint(),
+    );
+    let view = AdminView {
+        stats: stats.clone(),
+        target: settings.target.clone(),
+        rate: settings.rate,
+    };
+    tokio::spawn(admin_http::serve(admin_listener, view.renderer()));
+    tokio::spawn(heartbeat(stats));
+    tokio::select! {
+        () = traffic.run(settings.rate) => {}
+        () = termination() => {}
+    }
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    eprintln!("load-generator: stopped");
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGTERM (`docker stop`) or SIGINT; PID 1 gets no default handling of them.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

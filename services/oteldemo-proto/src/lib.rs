@@ -1,4 +1,6 @@
-//! The generated Rust types, clients and servers of the `oteldemo` gRPC package.
+//! The upstream demo's gRPC contract (package `oteldemo`) and its product ids.
+
+pub mod catalog;
 
 /// Messages and services of upstream `demo.proto`'s package `oteldemo`.
 pub mod oteldemo {

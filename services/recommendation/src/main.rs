@@ -1,1 +1,102 @@
-fn main() {}
+//! The `recommendation` binary: serves, or with `--state` / `--healthcheck` asks the running
+//! server on this host (what `docker exec` and the container health check run).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use recommendation::healthcheck;
+use recommendation::server::{BoundServer, termination};
+use recommendation::settings::Settings;
+use service_common::otlp::{Signals, Telemetry, configured_endpoint};
+
+const USAGE: &str = "\
+usage: recommendation [--state | --healthcheck]
+
+  (no argument)   serve oteldemo.RecommendationService and grpc.health.v1.Health
+  --state         print the running server's /state JSON (from 127.0.0.1:$ADMIN_PORT)
+  --healthcheck   exit 0 iff the running server answers SERVING on 127.0.0.1:$RECOMMENDATION_PORT
+
+environment: RECOMMENDATION_PORT (9001), ADMIN_PORT (9002), FLAGD_FILE
+(/etc/flagd/demo.flagd.json), PRODUCT_CATALOG_ADDR (unset: embedded catalog),
+RECOMMENDATION_SEED, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (recommendation),
+OTEL_RESOURCE_ATTRIBUTES";
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    match std::env::args().nth(1).as_deref() {
+        None => serve(settings),
+        Some("--state") => {
+            match service_common::admin_http::get(
+                settings.admin_port,
+                "/state",
+                Duration::from_secs(3),
+            ) {
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+        Some("--healthcheck") => match healthcheck::check(settings.grpc_port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(&error),
+        },
+        Some("--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("recommendation {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("recommendation: unknown argument {other:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fail(error: &str) -> ExitCode {
+    eprintln!("recommendation: {error}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn serve(settings: Settings) -> ExitCode {
+    let telemetry = match Telemetry::init("recommendation", Signals::TracesAndMetrics) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&error),
+    };
+    let server = match BoundServer::bind(settings.clone()).await {
+        Ok(server) => server,
+        Err(error) => return fail(&error),
+    };
+    eprintln!(
+        "recommendation: serving gRPC on {} and admin on {}; flag file {}; catalog {}; OTLP to {}",
+        server.grpc_address(),
+        server.admin_address(),
+        settings.flag_file.display(),
+        settings.catalog_address.as_deref().unwrap_or("embedded"),
+        configured_endpoint(),
+    );
+    let result = server
+        .serve(
+            telemetry.tracer("recommendation"),
+            telemetry.meter("recommendation"),
+            termination(),
+        )
+        .await;
+    // Flushing may wait on an absent collector: do it off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    match result {
+        Ok(()) => {
+            eprintln!("recommendation: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::TracerProvider;
-use opentelemetry_otlp::{MetricExporter, SpanExporter};
+use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -39,13 +39,26 @@ impl Telemetry {
     /// `OTEL_RESOURCE_ATTRIBUTES` names the service. With `OTEL_SDK_DISABLED=true` nothing is
     /// exported, but spans and instruments still work.
     pub fn init(default_service_name: &str, signals: Signals) -> Result<Self, String> {
+        Self::init_with_endpoint(default_service_name, signals, None)
+    }
+
+    /// Like [`Telemetry::init`], with the collector's endpoint given instead of read from
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (tests point two in-process services at one receiver).
+    pub fn init_with_endpoint(
+        default_service_name: &str,
+        signals: Signals,
+        endpoint: Option<&str>,
+    ) -> Result<Self, String> {
         let resource = resource(default_service_name);
         let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim() == "true");
 
         let mut tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone());
         if !disabled {
-            let exporter = SpanExporter::builder()
-                .with_tonic()
+            let mut builder = SpanExporter::builder().with_tonic();
+            if let Some(endpoint) = endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            let exporter = builder
                 .build()
                 .map_err(|error| format!("cannot set up the OTLP span exporter: {error}"))?;
             tracer_provider = tracer_provider.with_batch_exporter(exporter);
@@ -53,8 +66,11 @@ impl Telemetry {
 
         let mut meter_provider = SdkMeterProvider::builder().with_resource(resource);
         if !disabled && signals == Signals::TracesAndMetrics {
-            let exporter = MetricExporter::builder()
-                .with_tonic()
+            let mut builder = MetricExporter::builder().with_tonic();
+            if let Some(endpoint) = endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            let exporter = builder
                 .with_temporality(Temporality::Cumulative)
                 .build()
                 .map_err(|error| format!("cannot set up the OTLP metric exporter: {error}"))?;
@@ -118,4 +134,3 @@ pub fn configured_endpoint() -> String {
     std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .unwrap_or_else(|_| "http://localhost:4317 (default)".to_string())
 }
-

@@ -28,6 +28,9 @@ pub struct Service {
     pub name: String,
     /// Image reference, after interpolation (e.g. `prom/prometheus:v3.13.1`).
     pub image: String,
+    /// The variable that set `image` (from `${VAR:-default}`), named when it cannot be had.
+    #[serde(skip)]
+    pub image_variable: Option<String>,
     /// Present for the images we build ourselves.
     pub build: Option<Build>,
     pub entrypoint: Option<Vec<String>>,
@@ -80,20 +83,40 @@ pub enum Protocol {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Mount {
     /// A host path (absolute) into the container.
-    Bind { source: PathBuf, target: String, read_only: bool },
+    Bind {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+    },
     /// A named volume, by its key in the compose file (the engine prefixes the project name).
-    Volume { name: String, target: String, read_only: bool },
+    Volume {
+        name: String,
+        target: String,
+        read_only: bool,
+    },
 }
 
 /// Exec-form health check (`["CMD", ...]`): no shell is assumed in our images.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Healthcheck {
-    /// The test as Docker takes it, starting with `CMD` or `CMD-SHELL`.
+    /// The test as Docker takes it, starting with `CMD` or `CMD-SHELL`; exactly `["NONE"]` when
+    /// the file disables the image's own check (`disable: true` or `test: ["NONE"]`).
     pub test: Vec<String>,
     pub interval: Duration,
     pub timeout: Duration,
     pub start_period: Duration,
     pub retries: u32,
+}
+
+impl Healthcheck {
+    /// Docker's test word that turns a health check off.
+    pub const NONE: &'static str = "NONE";
+
+    /// True when the file turns the image's health check off: the container never becomes
+    /// healthy, so nothing may wait for `service_healthy` on it.
+    pub fn is_disabled(&self) -> bool {
+        self.test.first().is_some_and(|t| t == Self::NONE)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

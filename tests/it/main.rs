@@ -1,1 +1,5 @@
 //! The one integration-test binary: drives the real `demo` binary and the real Docker engine.
+mod cli;
+mod lifecycle;
+mod pipeline;
+mod support;

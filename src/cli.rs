@@ -1,0 +1,101 @@
+//! The command line, as clap parses it: raw arguments only, no I/O and no decisions.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Stands up the OpenTelemetry memory-leak demo in Docker, toggles the leak, and diagnoses it.
+#[derive(Debug, Parser)]
+#[command(name = "demo", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Name of the stack: prefixes every object demo creates and selects them.
+    #[arg(long, short = 'p', global = true, env = "DEMO_PROJECT", default_value = "demo")]
+    pub project: String,
+
+    /// The compose file describing the stack.
+    #[arg(long, short = 'f', global = true, env = "DEMO_FILE", default_value = "compose/docker-compose.yaml")]
+    pub file: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build our own images (recommendation, load-generator).
+    Build(BuildArgs),
+    /// Create and start the stack, wait until every service is healthy, print the URLs.
+    Up(UpArgs),
+    /// Show each service's state, health, restarts, OOM kills and memory.
+    Status(StatusArgs),
+    /// Remove every container and network (and with --volumes, volume) demo created.
+    Down(DownArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Services to build (default: every service with a `build` section).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to start, with their dependencies (default: all).
+    pub services: Vec<String>,
+    /// Start only the named services, not their dependencies.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// How long each service may take to become healthy (e.g. 90s, 3m).
+    #[arg(long, value_parser = parse_duration, default_value = "3m")]
+    pub wait_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Services to show (default: all).
+    pub services: Vec<String>,
+    /// Print JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the named volumes demo created.
+    #[arg(long, short = 'v')]
+    pub volumes: bool,
+}
+
+/// `90s`, `10m`, `1h30m`, or `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 90s, 10m or 1h30m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_zero() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

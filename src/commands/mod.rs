@@ -1,0 +1,49 @@
+//! One file per subcommand; each a short script over `compose`, `engine`, `images` and `plan`.
+mod build;
+mod down;
+mod status;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::compose::{self, Project};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::progress::Progress;
+
+/// What every command is given: the resolved global options.
+pub struct Context {
+    pub project: String,
+    pub file: PathBuf,
+    pub progress: Progress,
+}
+
+impl Context {
+    /// The compose file, loaded for this project.
+    pub fn load(&self) -> Result<Project, Error> {
+        Ok(compose::load(&self.file, &self.project)?)
+    }
+
+    pub async fn engine(&self) -> Result<Engine, Error> {
+        Ok(Engine::connect().await?)
+    }
+}
+
+/// Runs one parsed command line; the exit code on success may still say "not healthy".
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    compose::validate_project_name(&cli.project)?;
+    let ctx = Context { project: cli.project, file: cli.file, progress: Progress::new() };
+    match cli.command {
+        Command::Build(args) => build::run(&ctx, args).await,
+        Command::Up(args) => up::run(&ctx, args).await,
+        Command::Status(args) => status::run(&ctx, args).await,
+        Command::Down(args) => down::run(&ctx, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "demo", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Typed engine failures: each names the operation, the object and what the user can do.
+use std::time::Duration;
+
+/// What went wrong talking to the Docker engine. Every message is one line with cause and fix;
+/// wait failures add the health output and log tail on the lines after it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the Docker engine at {host}: {cause}; start Docker or point DOCKER_HOST at a running engine")]
+    Unreachable { host: String, cause: String },
+
+    #[error("failed to {op}: {cause}")]
+    Api { op: String, cause: String },
+
+    #[error("host port {address} for service \"{service}\" is already taken; free it{}", variable_hint(.variable))]
+    PortTaken { address: String, service: String, variable: Option<String> },
+
+    #[error("a {kind} named \"{name}\" already exists and was not created by demo; remove or rename it, or pick another --project")]
+    NameClash { kind: &'static str, name: String },
+
+    #[error("image \"{image}\" for service \"{service}\" is not in the engine and no registry answered ({cause}); load it into the engine, or point {variable} at an image that is present")]
+    ImageUnavailable { image: String, service: String, variable: String, cause: String },
+
+    #[error("service \"{service}\" is unhealthy{}{}", indent_block("health check", .health), indent_block("log tail", .log_tail))]
+    Unhealthy { service: String, health: String, log_tail: String },
+
+    #[error("service \"{service}\" exited with code {code}{}{}", if *.oom { " (killed for running out of memory)" } else { "" }, indent_block("log tail", .log_tail))]
+    Exited { service: String, code: i64, oom: bool, log_tail: String },
+
+    #[error("service \"{service}\" was not healthy after {}; raise --wait-timeout or check `demo status`{}{}", humantime::format_duration(*.after), indent_block("health check", .health), indent_block("log tail", .log_tail))]
+    WaitTimeout { service: String, after: Duration, health: String, log_tail: String },
+
+    #[error("service \"{service}\" disappeared while demo waited for it; something else removed it")]
+    Vanished { service: String },
+}
+
+fn variable_hint(variable: &Option<String>) -> String {
+    match variable {
+        Some(var) => format!(" or set {var} to another port"),
+        None => " or publish the service on another port".to_string(),
+    }
+}
+
+/// Context under an error's first line, indented so the one-line cause stays readable.
+fn indent_block(title: &str, body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = body.lines().map(|line| format!("    {line}")).collect();
+    format!("\n  {title}:\n{}", lines.join("\n"))
+}
+
+impl EngineError {
+    /// Wraps a bollard error for `op` ("create container demo-grafana-1").
+    pub(crate) fn api(op: impl Into<String>, err: bollard::errors::Error) -> Self {
+        EngineError::Api { op: op.into(), cause: cause_of(&err) }
+    }
+}
+
+/// The engine's own message where it sent one, bollard's otherwise.
+pub(crate) fn cause_of(err: &bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// HTTP status of an engine answer, when the engine answered at all.
+pub(crate) fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}

@@ -1,0 +1,105 @@
+//! Images: is it here, pull it, build it from a tar context; no intermediate images left.
+use std::collections::HashMap;
+
+use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
+use bollard::body_full;
+use futures_util::StreamExt;
+
+use super::error::{EngineError, cause_of, status_of};
+use super::Engine;
+
+/// An image present in the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    pub id: String,
+    pub size: u64,
+}
+
+/// A complete build context, ready to send: the engine's classic builder takes a tar.
+pub struct BuildContext {
+    pub tar: Vec<u8>,
+    /// Path of the Dockerfile inside the tar.
+    pub dockerfile: String,
+    pub tag: String,
+    pub labels: HashMap<String, String>,
+}
+
+impl Engine {
+    /// The image `reference` points at, or `None` when the engine does not hold it.
+    pub async fn image(&self, reference: &str) -> Result<Option<ImageFacts>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(ImageFacts {
+                id: image.id.unwrap_or_default(),
+                size: image.size.unwrap_or_default().max(0) as u64,
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(EngineError::api(format!("inspect image {reference}"), e)),
+        }
+    }
+
+    /// Pulls `reference`, reporting (bytes done, bytes total) over all layers as they move.
+    /// Returns the engine's message when the pull fails (offline, unknown image, …).
+    pub async fn pull(
+        &self,
+        reference: &str,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<ImageFacts, String> {
+        let options = CreateImageOptions { from_image: Some(reference.to_string()), ..Default::default() };
+        let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| cause_of(&e))?;
+            if let Some(detail) = info.error_detail {
+                return Err(detail.message.unwrap_or_else(|| "pull failed".to_string()));
+            }
+            if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
+                let entry = layers.entry(id).or_default();
+                entry.0 = p.current.unwrap_or(entry.0 as i64).max(0) as u64;
+                entry.1 = p.total.unwrap_or(entry.1 as i64).max(0) as u64;
+                let (done, total) =
+                    layers.values().fold((0, 0), |(d, t), (ld, lt)| (d + ld, t + lt));
+                progress(done, total);
+            }
+        }
+        match self.image(reference).await {
+            Ok(Some(facts)) => Ok(facts),
+            Ok(None) => Err("the engine reported no error but holds no such image".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Builds `context` with the classic builder, removing intermediate containers even on
+    /// failure. Each line of builder output goes to `log`; the error carries the builder's
+    /// message.
+    pub async fn build(
+        &self,
+        context: BuildContext,
+        mut log: impl FnMut(&str),
+    ) -> Result<ImageFacts, EngineError> {
+        let op = || format!("build image {}", context.tag);
+        let options = BuildImageOptions {
+            dockerfile: context.dockerfile.clone(),
+            t: Some(context.tag.clone()),
+            rm: true,
+            forcerm: true,
+            labels: Some(context.labels.clone()),
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(body_full(context.tar.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| EngineError::api(op(), e))?;
+            if let Some(detail) = info.error_detail {
+                let cause = detail.message.unwrap_or_else(|| "the builder failed".to_string());
+                return Err(EngineError::Api { op: op(), cause });
+            }
+            if let Some(line) = info.stream {
+                for line in line.lines().filter(|l| !l.trim().is_empty()) {
+                    log(line.trim_end());
+                }
+            }
+        }
+        self.image(&context.tag)
+            .await?
+            .ok_or_else(|| EngineError::Api { op: op(), cause: "no image after the build".to_string() })
+    }
+}

@@ -1,0 +1,164 @@
+//! Turns a resolved compose service into the engine's container-create body, with our labels.
+//!
+//! Pure: no engine call, so the exact body `up` sends is unit-tested.
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as EngineMount,
+    MountType, NetworkingConfig, PortBinding, RestartPolicy as EnginePolicy,
+    RestartPolicyNameEnum,
+};
+
+use crate::compose::{Condition, Mount, Project, Protocol, RestartPolicy, Service};
+use crate::labels;
+
+/// Compose's container name for the only replica of `service`.
+pub fn container_name(project: &str, service: &str) -> String {
+    format!("{project}-{service}-1")
+}
+
+/// Compose's name for the project's one network.
+pub fn network_name(project: &str) -> String {
+    format!("{project}_default")
+}
+
+/// Compose's name for a named volume of the project.
+pub fn volume_name(project: &str, volume: &str) -> String {
+    format!("{project}_{volume}")
+}
+
+/// Everything the engine needs to create the container of `service`, from `image_id`.
+pub fn container_body(project: &Project, service: &Service, image_id: &str) -> ContainerCreateBody {
+    let network = network_name(&project.name);
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let healthcheck = service.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: Some(nanos(h.interval)),
+        timeout: Some(nanos(h.timeout)),
+        start_period: Some(nanos(h.start_period)),
+        retries: Some(i64::from(h.retries)),
+        ..Default::default()
+    });
+    let port_key = |p: &crate::compose::Port| {
+        let proto = match p.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        format!("{}/{proto}", p.container_port)
+    };
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &service.ports {
+        bindings
+            .entry(port_key(port))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(port.host_ip.clone()),
+                host_port: Some(port.host_port.to_string()),
+            });
+    }
+    let mut exposed: Vec<String> = bindings.keys().cloned().collect();
+    exposed.sort();
+    let mounts = service
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Bind { source, target, read_only } => EngineMount {
+                typ: Some(MountType::BIND),
+                source: Some(source.display().to_string()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                ..Default::default()
+            },
+            Mount::Volume { name, target, read_only } => EngineMount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume_name(&project.name, name)),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                ..Default::default()
+            },
+        })
+        .collect();
+    let tmpfs: HashMap<String, String> =
+        service.tmpfs.iter().map(|path| (path.clone(), String::new())).collect();
+    let restart = match service.restart {
+        RestartPolicy::No => RestartPolicyNameEnum::NO,
+        RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+        RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+        RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+    };
+    let env = service.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+
+    ContainerCreateBody {
+        image: Some(image_id.to_string()),
+        entrypoint: service.entrypoint.clone(),
+        cmd: service.command.clone(),
+        env: Some(env),
+        user: service.user.clone(),
+        labels: Some(container_labels(project, service, image_id)),
+        healthcheck,
+        exposed_ports: Some(exposed),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            mounts: Some(mounts),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            memory: service.mem_limit.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            readonly_rootfs: Some(service.read_only),
+            restart_policy: Some(EnginePolicy { name: Some(restart), maximum_retry_count: None }),
+            network_mode: Some(network.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network,
+                EndpointSettings { aliases: Some(vec![service.name.clone()]), ..Default::default() },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The labels of a service's container: the user's, compose's, ours.
+pub fn container_labels(project: &Project, service: &Service, image_id: &str) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = service.labels.clone().into_iter().collect();
+    out.extend(labels::base(&project.name));
+    let depends_on = service
+        .depends_on
+        .iter()
+        .map(|d| {
+            let condition = match d.condition {
+                Condition::ServiceStarted => "service_started",
+                Condition::ServiceHealthy => "service_healthy",
+                Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+            };
+            format!("{}:{condition}:true", d.service)
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    for (key, value) in [
+        (labels::SERVICE, service.name.clone()),
+        (labels::CONTAINER_NUMBER, "1".to_string()),
+        (labels::CONFIG_HASH, service.config_hash()),
+        (labels::ONEOFF, "False".to_string()),
+        (labels::DEPENDS_ON, depends_on),
+        (labels::IMAGE, image_id.to_string()),
+        (labels::WORKING_DIR, project.dir.display().to_string()),
+    ] {
+        out.insert(key.to_string(), value);
+    }
+    out
+}
+
+/// Labels of the project's network.
+pub fn network_labels(project: &str) -> HashMap<String, String> {
+    let mut out = labels::base(project);
+    out.insert(labels::NETWORK.to_string(), "default".to_string());
+    out
+}
+
+/// Labels of one of the project's named volumes.
+pub fn volume_labels(project: &str, volume: &str) -> HashMap<String, String> {
+    let mut out = labels::base(project);
+    out.insert(labels::VOLUME.to_string(), volume.to_string());
+    out
+}

@@ -1,0 +1,38 @@
+//! The top-level error and the exit-code policy, in one place.
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | runtime failure: the engine, the compose file, a build, a service |
+//! | 2 | usage: what was typed is wrong (clap's own errors exit 2 too) |
+//! | 130 | interrupted by Ctrl-C |
+use crate::build::BuildError;
+use crate::compose::ComposeError;
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Something typed on the command line is wrong; the message says what to type instead.
+    #[error("{0}")]
+    Usage(String),
+    /// Ctrl-C; the message says what was left as it was.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Compose(e) if e.is_usage() => 2,
+            Error::Interrupted(_) => 130,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Test support: run the real `demo` binary against the real engine, with a project of its own.
+pub mod images;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository root (the compose file and services live below it).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The stack's compose file.
+pub fn compose_file() -> PathBuf {
+    repo().join("compose/docker-compose.yaml")
+}
+
+/// A port nothing listens on right now, for a service this test publishes.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether engine tests run here. They fail without an engine unless the developer skips them
+/// explicitly with `DEMO_SKIP_ENGINE_TESTS=1` (never set under `.ci/run`).
+pub fn engine_available() -> bool {
+    let reachable = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    if reachable.as_ref().is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    if std::env::var_os("DEMO_SKIP_ENGINE_TESTS").is_some() {
+        eprintln!("skipped: no Docker engine and DEMO_SKIP_ENGINE_TESTS is set");
+        return false;
+    }
+    panic!(
+        "this test needs a running Docker engine (set DEMO_SKIP_ENGINE_TESTS=1 to skip engine tests locally)"
+    );
+}
+
+/// Runs `docker ARGS` and returns its stdout; panics with stderr on failure. For checking and
+/// arranging engine state from outside `demo` (decoys, `docker ps --filter label=…`).
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs `docker ARGS`, ignoring failure (clean-up of objects that may be gone).
+pub fn docker_quiet(args: &[&str]) {
+    let _ = Command::new("docker").args(args).output();
+}
+
+/// One test's stack: a unique project name, its own ports, our locally built images.
+pub struct Demo {
+    pub project: String,
+    env: Vec<(String, String)>,
+    file: PathBuf,
+}
+
+impl Demo {
+    /// A project named after the test, unique to this process so runs never collide.
+    pub fn new(test: &str) -> Self {
+        let project = format!("t{}-{}", std::process::id(), test.replace('_', "-"));
+        Demo {
+            project,
+            env: Vec::new(),
+            file: compose_file(),
+        }
+    }
+
+    /// The same, set up for the services that run without upstream images: our images built
+    /// by `demo build`, Prometheus from Debian's binary, every published port free.
+    pub fn offline(test: &str) -> Self {
+        images::ensure_ours();
+        let mut demo = Demo::new(test);
+        demo = demo.env("PROMETHEUS_IMAGE", &images::prometheus());
+        for var in [
+            "PROMETHEUS_PORT",
+            "GRAFANA_PORT",
+            "JAEGER_UI_PORT",
+            "OTLP_GRPC_PORT",
+            "OTLP_HTTP_PORT",
+        ] {
+            demo = demo.env(var, &free_port().to_string());
+        }
+        demo
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn file(mut self, file: PathBuf) -> Self {
+        self.file = file;
+        self
+    }
+
+    pub fn get_env(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `demo --project P --file F ARGS` with this test's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+        cmd.arg("--project")
+            .arg(&self.project)
+            .arg("--file")
+            .arg(&self.file)
+            .args(args);
+        cmd.env_remove("DEMO_PROJECT").env_remove("DEMO_FILE");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("demo runs"))
+    }
+
+    /// IDs of the containers that carry this project's compose label, as docker compose-style
+    /// tools see them.
+    pub fn container_ids(&self) -> Vec<String> {
+        let filter = format!("label=com.docker.compose.project={}", self.project);
+        let mut ids: Vec<String> = docker(&["ps", "-aq", "--no-trunc", "--filter", &filter])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The ID of one service's container.
+    pub fn service_container(&self, service: &str) -> Option<String> {
+        let project = format!("label=com.docker.compose.project={}", self.project);
+        let service = format!("label=com.docker.compose.service={service}");
+        let out = docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &project,
+            "--filter",
+            &service,
+        ]);
+        out.lines().next().map(str::to_string)
+    }
+
+    /// Every container, network and volume carrying `demo`'s creator label for this project.
+    pub fn labelled_objects(&self) -> Vec<String> {
+        let filters = [
+            format!("label=com.docker.compose.project={}", self.project),
+            "label=dev.demo.created-by=demo".to_string(),
+        ];
+        let mut out = Vec::new();
+        for (kind, args) in [
+            ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
+            ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
+            ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
+        ] {
+            let mut args: Vec<&str> = args;
+            for f in &filters {
+                args.extend(["--filter", f.as_str()]);
+            }
+            out.extend(
+                docker(&args)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("{kind} {l}")),
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Demo {
+    /// Leaves the engine as the test found it, whatever the test did.
+    fn drop(&mut self) {
+        let _ = self.command(&["down", "--volumes"]).output();
+    }
+}
+
+/// The outcome of one `demo` run, with assertions that print everything on failure.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert!(
+            self.0.status.success(),
+            "demo failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Fails with `code` and an error whose first line contains `needle`.
+    #[track_caller]
+    pub fn fails(self, code: i32, needle: &str) -> Self {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        let first = self
+            .stderr()
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            first.contains(needle),
+            "expected the error line to contain {needle:?}, got:\n{}",
+            self.stderr()
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.0.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+    }
+}

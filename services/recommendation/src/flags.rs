@@ -103,14 +103,14 @@ mod tests {
     fn default_variant_on_turns_the_leak_on() {
         let values = parse_flag_file(&file(&entry(CACHE_FAILURE_FLAG, "ENABLED", "on"))).unwrap();
         assert!(values.cache_failure);
-        assert_eq!(values.entries[CACHE_FAILURE_FLAG], true);
+        assert!(values.entries[CACHE_FAILURE_FLAG]);
     }
 
     #[test]
     fn default_variant_off_leaves_it_off() {
         let values = parse_flag_file(&file(&entry(CACHE_FAILURE_FLAG, "ENABLED", "off"))).unwrap();
         assert!(!values.cache_failure);
-        assert_eq!(values.entries[CACHE_FAILURE_FLAG], false);
+        assert!(!values.entries[CACHE_FAILURE_FLAG]);
     }
 
     #[test]
@@ -130,8 +130,8 @@ mod tests {
         );
         let values = parse_flag_file(&file(&both)).unwrap();
         assert!(values.cache_failure);
-        assert_eq!(values.entries[CACHE_FAILURE_FLAG], false);
-        assert_eq!(values.entries[CACHE_FAILURE_FLAG_OLD_NAME], true);
+        assert!(!values.entries[CACHE_FAILURE_FLAG]);
+        assert!(values.entries[CACHE_FAILURE_FLAG_OLD_NAME]);
 
         let both_off = format!(
             "{},{}",

@@ -8,6 +8,7 @@
 //! shared reference counts, making all threads fight over the same cache lines).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
@@ -22,9 +23,20 @@ pub enum Lookup {
 }
 
 /// The leaking list and the table of distinct ids its entries point into.
+///
+/// Growing copies the whole list under the lock, which takes long once the list is large: call
+/// [`ProductCache::grow`] and [`ProductCache::current`] off the async workers. [`lookup`] and
+/// [`len`] never wait for it.
+///
+/// [`lookup`]: ProductCache::lookup
+/// [`len`]: ProductCache::len
 #[derive(Debug)]
 pub struct ProductCache {
     state: Mutex<CacheState>,
+    /// Upstream's `first_run`: the first flag-on request since start is always a miss.
+    first_lookup_pending: AtomicBool,
+    /// The list's length, readable while a growth holds the lock.
+    len: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -35,8 +47,6 @@ struct CacheState {
     /// The distinct ids, indexed by entry value.
     names: Arc<Vec<Arc<str>>>,
     index: HashMap<Arc<str>, u32>,
-    /// Upstream's `first_run`: the first flag-on request since start is always a miss.
-    first_lookup_pending: bool,
 }
 
 impl Default for ProductCache {
@@ -52,8 +62,9 @@ impl ProductCache {
                 entries: Arc::new(Vec::new()),
                 names: Arc::new(Vec::new()),
                 index: HashMap::new(),
-                first_lookup_pending: true,
             }),
+            first_lookup_pending: AtomicBool::new(true),
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -63,8 +74,7 @@ impl ProductCache {
 
     /// Decides a flag-on request: a miss if it is the first since start, else with probability 1/2.
     pub fn lookup(&self, rng: &mut impl Rng) -> Lookup {
-        let mut state = self.lock();
-        let first = std::mem::replace(&mut state.first_lookup_pending, false);
+        let first = self.first_lookup_pending.swap(false, Ordering::Relaxed);
         if rng.random::<f64>() < 0.5 || first {
             Lookup::Miss
         } else {
@@ -86,6 +96,7 @@ impl ProductCache {
         grown.extend_from_slice(old);
         grown.extend_from_slice(&catalog);
         grown.extend_from_within(..appended / 4);
+        self.len.store(grown.len(), Ordering::Relaxed);
         state.entries = Arc::new(grown);
         state.snapshot()
     }
@@ -97,7 +108,7 @@ impl ProductCache {
 
     /// How many entries the list holds.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.len.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,7 +162,8 @@ impl CachedList {
         }
         seen.iter()
             .zip(self.names.iter())
-            .filter_map(|(&present, name)| present.then(|| name.clone()))
+            .filter(|(present, _)| **present)
+            .map(|(_, name)| name.clone())
             .collect()
     }
 }

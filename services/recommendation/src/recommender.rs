@@ -9,14 +9,10 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 
 use crate::catalog::Catalog;
-use crate::product_cache::{CachedList, Lookup, ProductCache};
+use crate::product_cache::{Lookup, ProductCache};
 
 /// Upstream's `max_responses`: at most this many ids are recommended.
 pub const MAX_RECOMMENDATIONS: usize = 5;
-
-/// Below this many entries the walk is done in place; above it, on a blocking thread so the
-/// runtime's workers stay free for health checks and cheap requests.
-const INLINE_WALK_LIMIT: usize = 64 * 1024;
 
 /// What `get_product_list` found, with the figures its span reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +31,7 @@ pub struct ProductList {
 #[derive(Debug)]
 pub struct Recommender {
     catalog: Catalog,
-    cache: ProductCache,
+    cache: Arc<ProductCache>,
     /// Seeded in tests, from the OS otherwise.
     rng: Mutex<StdRng>,
 }
@@ -44,7 +40,7 @@ impl Recommender {
     pub fn new(catalog: Catalog, rng: StdRng) -> Self {
         Self {
             catalog,
-            cache: ProductCache::new(),
+            cache: Arc::new(ProductCache::new()),
             rng: Mutex::new(rng),
         }
     }
@@ -89,15 +85,24 @@ impl Recommender {
         }
 
         let lookup = self.cache.lookup(&mut *self.rng());
-        let list = match lookup {
-            Lookup::Miss => {
-                let catalog_ids = self.catalog.product_ids(cx).await?;
-                self.cache.grow(&catalog_ids)
-            }
-            Lookup::Hit => self.cache.current(),
+        let catalog_ids = match lookup {
+            Lookup::Miss => Some(self.catalog.product_ids(cx).await?),
+            Lookup::Hit => None,
         };
-        let products_count = list.len();
-        let distinct = walk(list).await;
+        // Growing and walking take long once the list is large: keep them off the runtime's
+        // workers, which stay free for health checks, the admin endpoint and cheap requests.
+        let cache = self.cache.clone();
+        let (products_count, distinct) = tokio::task::spawn_blocking(move || {
+            let list = match catalog_ids {
+                Some(catalog_ids) => cache.grow(&catalog_ids),
+                None => cache.current(),
+            };
+            (list.len(), list.distinct_ids())
+        })
+        .await
+        .map_err(|error| {
+            tonic::Status::internal(format!("the product list walk failed: {error}"))
+        })?;
         Ok(ProductList {
             filtered: without(distinct, request_ids),
             cache_enabled,
@@ -113,16 +118,6 @@ impl Recommender {
             .map(|id| id.to_string())
             .collect()
     }
-}
-
-/// The distinct ids of `list`, walking it off the async workers when it is long.
-async fn walk(list: CachedList) -> Vec<Arc<str>> {
-    if list.len() <= INLINE_WALK_LIMIT {
-        return list.distinct_ids();
-    }
-    tokio::task::spawn_blocking(move || list.distinct_ids())
-        .await
-        .expect("the list walk does not panic")
 }
 
 /// The set difference `ids - request_ids`, in the order of `ids`.

@@ -71,7 +71,7 @@ impl BoundServer {
         };
         let rng = settings
             .seed
-            .map_or_else(|| StdRng::from_os_rng(), StdRng::seed_from_u64);
+            .map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64);
         let recommender = Arc::new(Recommender::new(catalog, rng));
         let stats = Arc::new(ServiceStats::default());
 

@@ -62,11 +62,132 @@ pub fn reconcile(
                     } else if !matches!(current.state.as_str(), "running" | "restarting") {
                         (Action::Recreate { old: old() }, "container is not running")
                     } else {
-                        (Action::Keep { id: current.id.clone() }, "up to date")
+                        (
+                            Action::Keep {
+                                id: current.id.clone(),
+                            },
+                            "up to date",
+                        )
                     }
                 }
             };
-            Step { service: service.name.clone(), action, cause }
+            Step {
+                service: service.name.clone(),
+                action,
+                cause,
+            }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::compose::{self, Project};
+
+    fn project(overrides: &[(&str, &str)]) -> Project {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.yaml");
+        let vars: HashMap<&str, &str> = overrides.iter().copied().collect();
+        compose::load_with(&file, "p", &|name| vars.get(name).map(|v| v.to_string())).unwrap()
+    }
+
+    fn running(service: &Service, id: &str, image: &str) -> ContainerFacts {
+        let labels = HashMap::from([
+            (crate::labels::SERVICE.to_string(), service.name.clone()),
+            (
+                crate::labels::CONFIG_HASH.to_string(),
+                service.config_hash(),
+            ),
+        ]);
+        ContainerFacts {
+            id: id.into(),
+            name: format!("p-{}-1", service.name),
+            service: service.name.clone(),
+            labels,
+            state: "running".into(),
+            health: "healthy".into(),
+            health_output: String::new(),
+            exit_code: 0,
+            oom_killed: false,
+            restart_count: 0,
+            memory_limit: None,
+            image_id: image.into(),
+            created: String::new(),
+        }
+    }
+
+    fn render(steps: &[Step]) -> String {
+        steps.iter().map(|s| format!("{s}\n")).collect()
+    }
+
+    #[test]
+    fn an_empty_engine_creates_everything_in_dependency_order() {
+        let project = project(&[]);
+        let all: Vec<&Service> = project.services.iter().collect();
+        let steps = reconcile(&all, &Observed::default(), |_| None);
+        insta::assert_snapshot!(render(&steps), @r"
+        jaeger: create (no existing container)
+        otel-collector: create (no existing container)
+        prometheus: create (no existing container)
+        grafana: create (no existing container)
+        recommendation: create (no existing container)
+        load-generator: create (no existing container)
+        ");
+    }
+
+    #[test]
+    fn only_what_changed_or_went_missing_is_recreated() {
+        let before = project(&[]);
+        let mut observed = Observed::default();
+        for (i, service) in before.services.iter().enumerate() {
+            observed
+                .containers
+                .push(running(service, &format!("c{i}"), "sha256:old"));
+        }
+        // prometheus exited; grafana vanished; the load generator's rate changed;
+        // jaeger's image was rebuilt under the same tag.
+        observed
+            .containers
+            .iter_mut()
+            .find(|c| c.service == "prometheus")
+            .unwrap()
+            .state = "exited".into();
+        observed.containers.retain(|c| c.service != "grafana");
+        let after = project(&[("LOAD_GENERATOR_RATE", "99")]);
+        let all: Vec<&Service> = after.services.iter().collect();
+        let image = |s: &Service| {
+            Some(
+                if s.name == "jaeger" {
+                    "sha256:new"
+                } else {
+                    "sha256:old"
+                }
+                .to_string(),
+            )
+        };
+        let steps = reconcile(&all, &observed, image);
+        insta::assert_snapshot!(render(&steps), @r"
+        jaeger: recreate (image changed)
+        otel-collector: keep (up to date)
+        prometheus: recreate (container is not running)
+        grafana: create (no existing container)
+        recommendation: keep (up to date)
+        load-generator: recreate (configuration changed)
+        ");
+    }
+
+    #[test]
+    fn a_missing_image_alone_does_not_force_a_recreate() {
+        let project = project(&[]);
+        let service = project.service("recommendation").unwrap();
+        let observed = Observed {
+            containers: vec![running(service, "c1", "sha256:x")],
+            ..Default::default()
+        };
+        let steps = reconcile(&[service], &observed, |_| None);
+        assert_eq!(steps[0].action, Action::Keep { id: "c1".into() });
+    }
 }

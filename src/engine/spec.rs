@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as EngineMount,
-    MountType, NetworkingConfig, PortBinding, RestartPolicy as EnginePolicy,
-    RestartPolicyNameEnum,
+    MountType, NetworkingConfig, PortBinding, RestartPolicy as EnginePolicy, RestartPolicyNameEnum,
 };
 
 use crate::compose::{Condition, Mount, Project, Protocol, RestartPolicy, Service};
@@ -63,14 +62,22 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
         .mounts
         .iter()
         .map(|m| match m {
-            Mount::Bind { source, target, read_only } => EngineMount {
+            Mount::Bind {
+                source,
+                target,
+                read_only,
+            } => EngineMount {
                 typ: Some(MountType::BIND),
                 source: Some(source.display().to_string()),
                 target: Some(target.clone()),
                 read_only: Some(*read_only),
                 ..Default::default()
             },
-            Mount::Volume { name, target, read_only } => EngineMount {
+            Mount::Volume {
+                name,
+                target,
+                read_only,
+            } => EngineMount {
                 typ: Some(MountType::VOLUME),
                 source: Some(volume_name(&project.name, name)),
                 target: Some(target.clone()),
@@ -79,15 +86,22 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
             },
         })
         .collect();
-    let tmpfs: HashMap<String, String> =
-        service.tmpfs.iter().map(|path| (path.clone(), String::new())).collect();
+    let tmpfs: HashMap<String, String> = service
+        .tmpfs
+        .iter()
+        .map(|path| (path.clone(), String::new()))
+        .collect();
     let restart = match service.restart {
         RestartPolicy::No => RestartPolicyNameEnum::NO,
         RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
         RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
         RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
     };
-    let env = service.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let env = service
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
 
     ContainerCreateBody {
         image: Some(image_id.to_string()),
@@ -102,16 +116,24 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
             port_bindings: Some(bindings),
             mounts: Some(mounts),
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
-            memory: service.mem_limit.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            memory: service
+                .mem_limit
+                .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
             readonly_rootfs: Some(service.read_only),
-            restart_policy: Some(EnginePolicy { name: Some(restart), maximum_retry_count: None }),
+            restart_policy: Some(EnginePolicy {
+                name: Some(restart),
+                maximum_retry_count: None,
+            }),
             network_mode: Some(network.clone()),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 network,
-                EndpointSettings { aliases: Some(vec![service.name.clone()]), ..Default::default() },
+                EndpointSettings {
+                    aliases: Some(vec![service.name.clone()]),
+                    ..Default::default()
+                },
             )])),
         }),
         ..Default::default()
@@ -119,7 +141,11 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
 }
 
 /// The labels of a service's container: the user's, compose's, ours.
-pub fn container_labels(project: &Project, service: &Service, image_id: &str) -> HashMap<String, String> {
+pub fn container_labels(
+    project: &Project,
+    service: &Service,
+    image_id: &str,
+) -> HashMap<String, String> {
     let mut out: HashMap<String, String> = service.labels.clone().into_iter().collect();
     out.extend(labels::base(&project.name));
     let depends_on = service
@@ -161,4 +187,86 @@ pub fn volume_labels(project: &str, volume: &str) -> HashMap<String, String> {
     let mut out = labels::base(project);
     out.insert(labels::VOLUME.to_string(), volume.to_string());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::compose;
+
+    fn project() -> Project {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.yaml");
+        let vars = HashMap::from([("PROMETHEUS_PORT", "19090")]);
+        compose::load_with(&file, "p", &|name| vars.get(name).map(|v| v.to_string())).unwrap()
+    }
+
+    #[test]
+    fn prometheus_publishes_on_loopback_with_limit_labels_and_alias() {
+        let project = project();
+        let service = project.service("prometheus").unwrap();
+        let body = container_body(&project, service, "sha256:abc");
+        let host = body.host_config.as_ref().unwrap();
+        let binding = &host.port_bindings.as_ref().unwrap()["9090/tcp"]
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(binding.host_port.as_deref(), Some("19090"));
+        assert_eq!(host.memory, Some(300 * 1024 * 1024));
+        assert_eq!(host.network_mode.as_deref(), Some("p_default"));
+        assert_ne!(host.privileged, Some(true));
+        let labels = body.labels.as_ref().unwrap();
+        assert_eq!(labels[crate::labels::PROJECT], "p");
+        assert_eq!(labels[crate::labels::SERVICE], "prometheus");
+        assert_eq!(labels[crate::labels::CREATED_BY], "demo");
+        assert_eq!(labels[crate::labels::CONFIG_HASH], service.config_hash());
+        assert_eq!(labels[crate::labels::IMAGE], "sha256:abc");
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(
+            endpoints["p_default"].aliases.as_deref(),
+            Some(&["prometheus".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn our_services_run_read_only_with_a_limit_and_never_get_the_docker_socket() {
+        let project = project();
+        for service in &project.services {
+            let body = container_body(&project, service, "sha256:abc");
+            let host = body.host_config.unwrap();
+            assert!(
+                host.memory.is_some_and(|m| m > 0),
+                "{} has no memory limit",
+                service.name
+            );
+            for mount in host.mounts.unwrap_or_default() {
+                assert!(
+                    !mount.source.unwrap_or_default().contains("docker.sock"),
+                    "{}",
+                    service.name
+                );
+            }
+            if service.build.is_some() {
+                assert_eq!(host.readonly_rootfs, Some(true), "{}", service.name);
+            }
+        }
+    }
+
+    #[test]
+    fn dependencies_are_labelled_as_compose_writes_them() {
+        let project = project();
+        let service = project.service("load-generator").unwrap();
+        let labels = container_labels(&project, service, "sha256:abc");
+        let mut deps: Vec<&str> = labels[crate::labels::DEPENDS_ON].split(',').collect();
+        deps.sort();
+        assert_eq!(
+            deps,
+            [
+                "otel-collector:service_started:true",
+                "recommendation:service_healthy:true"
+            ]
+        );
+    }
 }

@@ -27,12 +27,11 @@ fn unknown_service_is_a_usage_error_with_the_closest_name() {
 
 #[test]
 fn invalid_project_name_is_a_usage_error() {
-    let run = Demo::new("x")
-        .command(&["--project", "Bad Name!", "status"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--project", "Bad Name!", "status"])
         .output()
         .unwrap();
-    let run = crate::support::Run(run);
-    run.fails(2, "Bad Name!");
+    crate::support::Run(out).fails(2, "Bad Name!");
 }
 
 #[test]

@@ -1508,6 +1508,15 @@ fn collector_config_uses_only_what_contrib_0_157_registers() {
             "buckets {pair:?} are too far apart"
         );
     }
+    // ...and at most a third apart around 1 ms and 5 s, where the percentiles must be read.
+    let near_1ms_or_5s =
+        |lower: f64| (0.75..=1.5).contains(&lower) || (3000.0..=5000.0).contains(&lower);
+    for pair in buckets.windows(2).filter(|w| near_1ms_or_5s(w[0])) {
+        assert!(
+            pair[1] / pair[0] <= 4.0 / 3.0 + 1e-9,
+            "buckets {pair:?} are too coarse"
+        );
+    }
 
     // The prometheus exporter: documented keys (exporter/prometheusexporter config.go) and the
     // naming the metric list assumes.

@@ -19,13 +19,19 @@ pub const IMAGE_USER: &str = "65532:65532";
 pub enum BuildError {
     #[error("service \"{service}\" has no `build` section; only our own services can be built")]
     NotBuildable { service: String },
-    #[error("cannot read {path}: {cause}; the Dockerfile of a built service must sit beside its crate's Cargo.toml")]
+    #[error(
+        "cannot read {path}: {cause}; the Dockerfile of a built service must sit beside its crate's Cargo.toml"
+    )]
     Manifest { path: PathBuf, cause: String },
-    #[error("cannot run cargo to build {packages}: {cause}; install Rust (rustup.rs) or build on a host with cargo")]
+    #[error(
+        "cannot run cargo to build {packages}: {cause}; install Rust (rustup.rs) or build on a host with cargo"
+    )]
     CargoMissing { packages: String, cause: String },
     #[error("cargo failed to build {packages}; see its output above, fix the error and run again")]
     CargoFailed { packages: String },
-    #[error("cargo built no binary for package {package}; the crate beside the Dockerfile must have a binary target of the package's name")]
+    #[error(
+        "cargo built no binary for package {package}; the crate beside the Dockerfile must have a binary target of the package's name"
+    )]
     NoBinary { package: String },
     #[error("cannot pack the build context from {path}: {cause}")]
     Context { path: PathBuf, cause: String },
@@ -47,16 +53,30 @@ impl Crate {
         let build = service
             .build
             .clone()
-            .ok_or_else(|| BuildError::NotBuildable { service: service.name.clone() })?;
-        let dir = build.dockerfile.parent().unwrap_or(Path::new("/")).to_path_buf();
+            .ok_or_else(|| BuildError::NotBuildable {
+                service: service.name.clone(),
+            })?;
+        let dir = build
+            .dockerfile
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf();
         let manifest = dir.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| BuildError::Manifest { path: manifest.clone(), cause: e.to_string() })?;
+        let text = std::fs::read_to_string(&manifest).map_err(|e| BuildError::Manifest {
+            path: manifest.clone(),
+            cause: e.to_string(),
+        })?;
         let package = package_name(&text).ok_or_else(|| BuildError::Manifest {
             path: manifest.clone(),
             cause: "no `name` under [package]".to_string(),
         })?;
-        Ok(Crate { service: service.name.clone(), image: service.image.clone(), package, dir, build })
+        Ok(Crate {
+            service: service.name.clone(),
+            image: service.image.clone(),
+            package,
+            dir,
+            build,
+        })
     }
 }
 
@@ -93,9 +113,14 @@ pub async fn cargo_build_static(
     target: &str,
     mut log: impl FnMut(&str),
 ) -> Result<HashMap<String, PathBuf>, BuildError> {
-    let packages = crates.iter().map(|c| c.package.as_str()).collect::<Vec<_>>().join(", ");
+    let packages = crates
+        .iter()
+        .map(|c| c.package.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let manifest = crates[0].dir.join("Cargo.toml");
-    let mut command = tokio::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    let mut command =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
     command
         .arg("build")
         .arg("--release")
@@ -111,10 +136,14 @@ pub async fn cargo_build_static(
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     rustflags.push_str(" -C target-feature=+crt-static");
     command.env("RUSTFLAGS", rustflags.trim());
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .map_err(|e| BuildError::CargoMissing { packages: packages.clone(), cause: e.to_string() })?;
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| BuildError::CargoMissing {
+        packages: packages.clone(),
+        cause: e.to_string(),
+    })?;
 
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -132,17 +161,19 @@ pub async fn cargo_build_static(
     while let Ok(Some(line)) = lines.next_line().await {
         log(&line);
     }
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| BuildError::CargoMissing { packages: packages.clone(), cause: e.to_string() })?;
+    let status = child.wait().await.map_err(|e| BuildError::CargoMissing {
+        packages: packages.clone(),
+        cause: e.to_string(),
+    })?;
     let binaries = artifacts.await.unwrap_or_default();
     if !status.success() {
         return Err(BuildError::CargoFailed { packages });
     }
     for c in crates {
         if !binaries.contains_key(&c.package) {
-            return Err(BuildError::NoBinary { package: c.package.clone() });
+            return Err(BuildError::NoBinary {
+                package: c.package.clone(),
+            });
         }
     }
     Ok(binaries)
@@ -182,10 +213,16 @@ pub fn scratch_context(krate: &Crate, binary: &Path) -> Result<BuildContext, Bui
     let bytes = std::fs::read(binary).map_err(|e| context_err(binary, e))?;
     append_bytes(&mut tar, pkg, &bytes, 0o755).map_err(|e| context_err(binary, e))?;
     if has_rootfs {
-        tar.append_dir_all("rootfs", &rootfs).map_err(|e| context_err(&rootfs, e))?;
+        tar.append_dir_all("rootfs", &rootfs)
+            .map_err(|e| context_err(&rootfs, e))?;
     }
     let tar = tar.into_inner().map_err(|e| context_err(&krate.dir, e))?;
-    Ok(BuildContext { tar, dockerfile: "Dockerfile".to_string(), tag: krate.image.clone(), labels: image_labels(krate) })
+    Ok(BuildContext {
+        tar,
+        dockerfile: "Dockerfile".to_string(),
+        tag: krate.image.clone(),
+        labels: image_labels(krate),
+    })
 }
 
 /// The whole build context directory and the service's own Dockerfile, for engines this host
@@ -203,7 +240,10 @@ pub fn dockerfile_context(krate: &Crate) -> Result<BuildContext, BuildError> {
         .to_string_lossy()
         .into_owned();
     let mut tar = tar::Builder::new(Vec::new());
-    let err = |path: &Path, e: std::io::Error| BuildError::Context { path: path.to_path_buf(), cause: e.to_string() };
+    let err = |path: &Path, e: std::io::Error| BuildError::Context {
+        path: path.to_path_buf(),
+        cause: e.to_string(),
+    };
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(|e| err(&dir, e))? {
@@ -217,12 +257,18 @@ pub fn dockerfile_context(krate: &Crate) -> Result<BuildContext, BuildError> {
             if entry.file_type().map_err(|e| err(&path, e))?.is_dir() {
                 stack.push(path);
             } else {
-                tar.append_path_with_name(&path, relative).map_err(|e| err(&path, e))?;
+                tar.append_path_with_name(&path, relative)
+                    .map_err(|e| err(&path, e))?;
             }
         }
     }
     let tar = tar.into_inner().map_err(|e| err(root, e))?;
-    Ok(BuildContext { tar, dockerfile, tag: krate.image.clone(), labels: image_labels(krate) })
+    Ok(BuildContext {
+        tar,
+        dockerfile,
+        tag: krate.image.clone(),
+        labels: image_labels(krate),
+    })
 }
 
 fn image_labels(krate: &Crate) -> HashMap<String, String> {
@@ -232,7 +278,12 @@ fn image_labels(krate: &Crate) -> HashMap<String, String> {
     ])
 }
 
-fn append_bytes(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+fn append_bytes(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(bytes.len() as u64);
     header.set_mode(mode);
@@ -247,7 +298,8 @@ mod tests {
 
     #[test]
     fn package_name_is_read_from_the_package_table_only() {
-        let manifest = "[workspace]\nname = \"no\"\n[package]\nname = \"recommendation\"\nversion = \"1\"\n";
+        let manifest =
+            "[workspace]\nname = \"no\"\n[package]\nname = \"recommendation\"\nversion = \"1\"\n";
         assert_eq!(package_name(manifest).as_deref(), Some("recommendation"));
         assert_eq!(package_name("[package]\nversion = \"1\"\n"), None);
     }
@@ -268,8 +320,16 @@ mod tests {
     #[test]
     fn cargo_artifact_lines_name_the_executable() {
         let line = r#"{"reason":"compiler-artifact","target":{"name":"recommendation","kind":["bin"]},"executable":"/t/recommendation"}"#;
-        assert_eq!(executable_of(line), Some(("recommendation".into(), PathBuf::from("/t/recommendation"))));
-        assert_eq!(executable_of(r#"{"reason":"compiler-artifact","target":{"name":"x"},"executable":null}"#), None);
+        assert_eq!(
+            executable_of(line),
+            Some(("recommendation".into(), PathBuf::from("/t/recommendation")))
+        );
+        assert_eq!(
+            executable_of(
+                r#"{"reason":"compiler-artifact","target":{"name":"x"},"executable":null}"#
+            ),
+            None
+        );
         assert_eq!(executable_of("not json"), None);
     }
 }

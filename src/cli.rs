@@ -9,11 +9,23 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "demo", version, about, propagate_version = true)]
 pub struct Cli {
     /// Name of the stack: prefixes every object demo creates and selects them.
-    #[arg(long, short = 'p', global = true, env = "DEMO_PROJECT", default_value = "demo")]
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "DEMO_PROJECT",
+        default_value = "demo"
+    )]
     pub project: String,
 
     /// The compose file describing the stack.
-    #[arg(long, short = 'f', global = true, env = "DEMO_FILE", default_value = "compose/docker-compose.yaml")]
+    #[arg(
+        long,
+        short = 'f',
+        global = true,
+        env = "DEMO_FILE",
+        default_value = "compose/docker-compose.yaml"
+    )]
     pub file: PathBuf,
 
     #[command(subcommand)]
@@ -30,10 +42,50 @@ pub enum Command {
     Status(StatusArgs),
     /// Remove every container and network (and with --volumes, volume) demo created.
     Down(DownArgs),
+    /// List feature flags, or turn one on or off and confirm the service acts on it.
+    Flag(FlagArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FlagArgs {
+    #[command(subcommand)]
+    pub action: FlagAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagAction {
+    /// Every flag in the stack's flag file, and what the service reports it acts on.
+    List {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn a flag on, confirm the service took it, then watch the warm-up.
+    Enable {
+        /// The flag (`recommendationServiceCacheFailure` and `recommendationCacheFailure` are
+        /// the same flag).
+        name: String,
+        /// How long to watch the leak grow (e.g. 90s, 10m; 0 skips the watch).
+        #[arg(long, value_parser = parse_duration, default_value = "10m")]
+        warmup: Duration,
+        /// How long the service may take to report the new value.
+        #[arg(long, value_parser = parse_duration, default_value = "15s")]
+        confirm_timeout: Duration,
+        /// How often the warm-up display refreshes.
+        #[arg(long, value_parser = parse_duration, default_value = "5s")]
+        interval: Duration,
+    },
+    /// Turn a flag off and confirm the service took it.
+    Disable {
+        name: String,
+        /// How long the service may take to report the new value.
+        #[arg(long, value_parser = parse_duration, default_value = "15s")]
+        confirm_timeout: Duration,
     },
 }
 

@@ -18,6 +18,9 @@ pub enum Error {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The flag file or the service reading it; the message says what to do.
+    #[error("{0}")]
+    Flag(String),
     /// Something typed on the command line is wrong; the message says what to type instead.
     #[error("{0}")]
     Usage(String),

@@ -20,14 +20,22 @@ pub async fn build(
     if services.is_empty() {
         return Ok(HashMap::new());
     }
-    let crates = services.iter().map(|s| Crate::of(s)).collect::<Result<Vec<_>, _>>()?;
+    let crates = services
+        .iter()
+        .map(|s| Crate::of(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = HashMap::new();
     match build::host_target(&engine.architecture().await?) {
         Some(target) => {
-            let names = crates.iter().map(|c| c.package.as_str()).collect::<Vec<_>>().join(", ");
+            let names = crates
+                .iter()
+                .map(|c| c.package.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut task = progress.task("cargo");
             task.stage(&format!("compiling {names} (static, {target})"));
-            let binaries = build::cargo_build_static(&crates, &target, |line| task.detail(line)).await?;
+            let binaries =
+                build::cargo_build_static(&crates, &target, |line| task.detail(line)).await?;
             task.finish(&format!("compiled {names}"));
             for krate in &crates {
                 let context = build::scratch_context(krate, &binaries[&krate.package])?;
@@ -55,7 +63,11 @@ async fn send_build(
     let mut task = progress.task(&krate.service);
     task.stage(&format!("building image {}", krate.image));
     let facts = engine.build(context, |line| task.detail(line)).await?;
-    task.finish(&format!("built {} ({})", krate.image, human_bytes(facts.size)));
+    task.finish(&format!(
+        "built {} ({})",
+        krate.image,
+        human_bytes(facts.size)
+    ));
     Ok(facts)
 }
 
@@ -82,7 +94,10 @@ pub async fn ensure(
     let pulls = future::join_all(to_pull.iter().map(|service| async move {
         let mut task = progress.task(&service.name);
         task.stage(&format!("pulling {}", service.image));
-        match engine.pull(&service.image, |done, total| task.bytes(done, total)).await {
+        match engine
+            .pull(&service.image, |done, total| task.bytes(done, total))
+            .await
+        {
             Ok(facts) => {
                 task.finish(&format!("pulled {}", service.image));
                 Ok((service.name.clone(), facts))
@@ -109,7 +124,10 @@ pub async fn ensure(
 
 /// The variable that overrides a service's image, by the compose file's convention.
 fn image_variable(service: &Service) -> String {
-    service.image_variable.clone().unwrap_or_else(|| "the service's `image:`".to_string())
+    service
+        .image_variable
+        .clone()
+        .unwrap_or_else(|| "the service's `image:`".to_string())
 }
 
 /// `12.3 MiB`: sizes as people read them.
@@ -121,7 +139,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,10 @@ pub const URL: &str = "dev.demo.url";
 pub fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
-        vec![format!("{PROJECT}={project}"), format!("{CREATED_BY}={CREATOR}")],
+        vec![
+            format!("{PROJECT}={project}"),
+            format!("{CREATED_BY}={CREATOR}"),
+        ],
     )])
 }
 

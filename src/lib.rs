@@ -5,11 +5,13 @@ pub mod commands;
 pub mod compose;
 pub mod engine;
 pub mod error;
+pub mod flags;
 pub mod images;
 pub mod labels;
 pub mod plan;
 pub mod progress;
 pub mod signals;
+pub mod warmup;
 
 pub use error::Error;
 

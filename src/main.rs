@@ -7,7 +7,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let code = err.downcast_ref::<demo::Error>().map_or(1, demo::Error::exit_code);
+            let code = err
+                .downcast_ref::<demo::Error>()
+                .map_or(1, demo::Error::exit_code);
             ExitCode::from(code)
         }
     }

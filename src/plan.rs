@@ -116,6 +116,7 @@ mod tests {
             memory_limit: None,
             image_id: image.into(),
             created: String::new(),
+            entrypoint: Vec::new(),
         }
     }
 

@@ -34,7 +34,11 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Task { name: name.to_string(), bar, last_percent: None }
+        Task {
+            name: name.to_string(),
+            bar,
+            last_percent: None,
+        }
     }
 
     /// A line that is not about one object.
@@ -110,7 +114,10 @@ impl Task {
     pub fn finish(self, message: &str) {
         match &self.bar {
             Some(bar) => {
-                bar.set_style(ProgressStyle::with_template("  {prefix:<16} {wide_msg}").expect("valid template"));
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix:<16} {wide_msg}")
+                        .expect("valid template"),
+                );
                 bar.finish_with_message(message.to_string());
             }
             None => eprintln!("{}: {message}", self.name),

@@ -10,7 +10,11 @@ use super::Context;
 pub async fn run(ctx: &Context, args: BuildArgs) -> Result<ExitCode, Error> {
     let project = ctx.load()?;
     let services: Vec<_> = if args.services.is_empty() {
-        project.services.iter().filter(|s| s.build.is_some()).collect()
+        project
+            .services
+            .iter()
+            .filter(|s| s.build.is_some())
+            .collect()
     } else {
         let named = project.select(&args.services, true)?;
         if let Some(upstream) = named.iter().find(|s| s.build.is_none()) {
@@ -18,7 +22,13 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Result<ExitCode, Error> {
                 "service \"{}\" uses the upstream image {} and is not built here; name one of: {}",
                 upstream.name,
                 upstream.image,
-                project.services.iter().filter(|s| s.build.is_some()).map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                project
+                    .services
+                    .iter()
+                    .filter(|s| s.build.is_some())
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         named
@@ -27,7 +37,12 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Result<ExitCode, Error> {
     let built = images::build(&engine, &services, &ctx.progress).await?;
     for service in &services {
         let facts = &built[&service.name];
-        println!("{:<16} {:<36} {}", service.name, service.image, images::human_bytes(facts.size));
+        println!(
+            "{:<16} {:<36} {}",
+            service.name,
+            service.image,
+            images::human_bytes(facts.size)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

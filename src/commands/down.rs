@@ -12,11 +12,18 @@ use super::Context;
 pub async fn run(ctx: &Context, args: DownArgs) -> Result<ExitCode, Error> {
     let engine = ctx.engine().await?;
     let observed = engine.observe(&ctx.project).await?;
-    let volumes = if args.volumes { observed.volumes.clone() } else { Vec::new() };
+    let volumes = if args.volumes {
+        observed.volumes.clone()
+    } else {
+        Vec::new()
+    };
     if observed.containers.is_empty() && observed.networks.is_empty() && volumes.is_empty() {
         println!("nothing to remove for project {}", ctx.project);
         if !observed.volumes.is_empty() {
-            println!("kept {} volume(s); `demo down --volumes` removes them", observed.volumes.len());
+            println!(
+                "kept {} volume(s); `demo down --volumes` removes them",
+                observed.volumes.len()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -38,7 +45,10 @@ pub async fn run(ctx: &Context, args: DownArgs) -> Result<ExitCode, Error> {
         ctx.project
     );
     if !args.volumes && !observed.volumes.is_empty() {
-        println!("kept {} volume(s); `demo down --volumes` removes them", observed.volumes.len());
+        println!(
+            "kept {} volume(s); `demo down --volumes` removes them",
+            observed.volumes.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand; each a short script over `compose`, `engine`, `images` and `plan`.
 mod build;
 mod down;
+mod flag;
 mod status;
 mod up;
 
@@ -34,12 +35,17 @@ impl Context {
 /// Runs one parsed command line; the exit code on success may still say "not healthy".
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     compose::validate_project_name(&cli.project)?;
-    let ctx = Context { project: cli.project, file: cli.file, progress: Progress::new() };
+    let ctx = Context {
+        project: cli.project,
+        file: cli.file,
+        progress: Progress::new(),
+    };
     match cli.command {
         Command::Build(args) => build::run(&ctx, args).await,
         Command::Up(args) => up::run(&ctx, args).await,
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Down(args) => down::run(&ctx, args).await,
+        Command::Flag(args) => flag::run(&ctx, args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "demo", &mut std::io::stdout());

@@ -58,11 +58,18 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         services: rows,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status).expect("status serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("status serializes")
+        );
     } else {
         print!("{}", render_table(&status));
     }
-    Ok(if status.healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn row(
@@ -105,11 +112,12 @@ async fn row(
 /// The address a person opens for a service: its `dev.demo.url` label, else its first
 /// published port.
 pub fn service_url(service: &Service) -> Option<String> {
-    service
-        .labels
-        .get(labels::URL)
-        .cloned()
-        .or_else(|| service.ports.first().map(|p| format!("{}:{}", p.host_ip, p.host_port)))
+    service.labels.get(labels::URL).cloned().or_else(|| {
+        service
+            .ports
+            .first()
+            .map(|p| format!("{}:{}", p.host_ip, p.host_port))
+    })
 }
 
 /// The table `status` prints, one line per service.
@@ -136,7 +144,11 @@ pub fn render_table(status: &StackStatus) -> String {
             s.url.as_deref().unwrap_or("-")
         ));
     }
-    let verdict = if status.healthy { "all running and healthy" } else { "NOT all running and healthy" };
+    let verdict = if status.healthy {
+        "all running and healthy"
+    } else {
+        "NOT all running and healthy"
+    };
     out.push_str(&format!("project {}: {verdict}\n", status.project));
     out
 }

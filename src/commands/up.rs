@@ -63,7 +63,9 @@ fn is_wait_failure(err: &Error) -> bool {
     matches!(
         err,
         Error::Engine(
-            EngineError::Unhealthy { .. } | EngineError::Exited { .. } | EngineError::WaitTimeout { .. }
+            EngineError::Unhealthy { .. }
+                | EngineError::Exited { .. }
+                | EngineError::WaitTimeout { .. }
         )
     )
 }
@@ -82,7 +84,9 @@ async fn converge(
         .zip(present)
         .filter_map(|(s, facts)| facts.map(|f| (s.name.as_str(), f)))
         .collect();
-    let steps = plan::reconcile(selected, before, |s| present.get(s.name.as_str()).map(|f| f.id.clone()));
+    let steps = plan::reconcile(selected, before, |s| {
+        present.get(s.name.as_str()).map(|f| f.id.clone())
+    });
     let to_create: Vec<&Service> = selected
         .iter()
         .zip(&steps)
@@ -91,7 +95,9 @@ async fn converge(
         .collect();
     let images = images::ensure(engine, &to_create, &ctx.progress).await?;
 
-    engine.ensure_network(&project.name, &before.networks).await?;
+    engine
+        .ensure_network(&project.name, &before.networks)
+        .await?;
     let volumes: HashSet<&str> = selected
         .iter()
         .flat_map(|s| &s.mounts)
@@ -101,7 +107,9 @@ async fn converge(
         })
         .collect();
     for volume in volumes {
-        engine.ensure_volume(&project.name, volume, &before.volumes).await?;
+        engine
+            .ensure_volume(&project.name, volume, &before.volumes)
+            .await?;
     }
 
     let channels: HashMap<&str, (watch::Sender<Phase>, watch::Receiver<Phase>)> = steps
@@ -110,7 +118,9 @@ async fn converge(
         .collect();
     let runs = selected.iter().zip(&steps).map(|(service, step)| {
         let image = images.get(&service.name);
-        bring_up(ctx, engine, project, service, step, image, &channels, timeout)
+        bring_up(
+            ctx, engine, project, service, step, image, &channels, timeout,
+        )
     });
     let ready = future::try_join_all(runs).await?;
     Ok(ready.into_iter().collect())
@@ -132,7 +142,9 @@ async fn bring_up(
     let mut task = ctx.progress.task(&service.name);
     for dependency in &service.depends_on {
         // Not selected (`--no-deps`, or a dependency outside the named services): not waited on.
-        let Some((_, receiver)) = channels.get(dependency.service.as_str()) else { continue };
+        let Some((_, receiver)) = channels.get(dependency.service.as_str()) else {
+            continue;
+        };
         task.stage(&format!("waiting for {}", dependency.service));
         let mut receiver = receiver.clone();
         let phase = receiver
@@ -145,11 +157,15 @@ async fn bring_up(
             .await
             .map(|phase| phase.clone());
         // A dependency that failed reports its own error; this one just stops.
-        let Ok(phase) = phase else { return Err(Error::Interrupted(String::new())) };
+        let Ok(phase) = phase else {
+            return Err(Error::Interrupted(String::new()));
+        };
         if dependency.condition == Condition::ServiceCompletedSuccessfully
             && let Phase::Started(id) | Phase::Ready(id) = phase
         {
-            engine.wait_ready(&id, &dependency.service, Readiness::Completed, timeout).await?;
+            engine
+                .wait_ready(&id, &dependency.service, Readiness::Completed, timeout)
+                .await?;
         }
     }
 
@@ -163,7 +179,9 @@ async fn bring_up(
             let image = image.expect("images are ensured for every service to create");
             task.stage("creating");
             let name = spec::container_name(&project.name, &service.name);
-            let id = engine.create_container(&name, spec::container_body(project, service, &image.id)).await?;
+            let id = engine
+                .create_container(&name, spec::container_body(project, service, &image.id))
+                .await?;
             task.stage("starting");
             engine.start_container(&id, service).await?;
             id
@@ -172,17 +190,35 @@ async fn bring_up(
     let (sender, _) = &channels[service.name.as_str()];
     sender.send_replace(Phase::Started(id.clone()));
 
-    let readiness = if service.healthcheck.is_some() { Readiness::Healthy } else { Readiness::Running };
-    task.stage(if readiness == Readiness::Healthy { "waiting until healthy" } else { "waiting until running" });
+    let readiness = if service.healthcheck.is_some() {
+        Readiness::Healthy
+    } else {
+        Readiness::Running
+    };
+    task.stage(if readiness == Readiness::Healthy {
+        "waiting until healthy"
+    } else {
+        "waiting until running"
+    });
     let waited = Instant::now();
-    let facts = engine.wait_ready(&id, &service.name, readiness, timeout).await?;
+    let facts = engine
+        .wait_ready(&id, &service.name, readiness, timeout)
+        .await?;
     sender.send_replace(Phase::Ready(id));
-    let state = if facts.health == "healthy" { "healthy" } else { "running" };
+    let state = if facts.health == "healthy" {
+        "healthy"
+    } else {
+        "running"
+    };
     let how = match step.action {
         Action::Keep { .. } => "unchanged".to_string(),
         Action::Create => format!("created, {state} in {:.1}s", waited.elapsed().as_secs_f64()),
         Action::Recreate { .. } => {
-            format!("recreated ({}), {state} in {:.1}s", step.cause, waited.elapsed().as_secs_f64())
+            format!(
+                "recreated ({}), {state} in {:.1}s",
+                step.cause,
+                waited.elapsed().as_secs_f64()
+            )
         }
     };
     task.finish(&how);
@@ -199,11 +235,20 @@ async fn roll_back(engine: &Engine, project: &str, before: &Observed) -> usize {
         if pass > 0 {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let Ok(now) = engine.observe(project).await else { return removed };
-        let containers = now.containers.iter().filter(|c| !old_containers.contains(c.id.as_str()));
+        let Ok(now) = engine.observe(project).await else {
+            return removed;
+        };
+        let containers = now
+            .containers
+            .iter()
+            .filter(|c| !old_containers.contains(c.id.as_str()));
         let results = future::join_all(containers.map(|c| engine.remove_container(&c.id))).await;
         removed += results.iter().filter(|r| r.is_ok()).count();
-        for id in now.networks.iter().filter(|id| !before.networks.contains(id)) {
+        for id in now
+            .networks
+            .iter()
+            .filter(|id| !before.networks.contains(id))
+        {
             removed += usize::from(engine.remove_network(id).await.is_ok());
         }
         for name in now.volumes.iter().filter(|v| !before.volumes.contains(v)) {
@@ -219,9 +264,16 @@ fn print_summary(
     elapsed: Duration,
 ) {
     for service in selected {
-        let state = ready.get(&service.name).map(|(_, state)| *state).unwrap_or("?");
+        let state = ready
+            .get(&service.name)
+            .map(|(_, state)| *state)
+            .unwrap_or("?");
         let url = service_url(service).unwrap_or_else(|| "-".to_string());
         println!("{:<16} {:<8} {url}", service.name, state);
     }
-    println!("{} service(s) up in {:.1}s", selected.len(), elapsed.as_secs_f64());
+    println!(
+        "{} service(s) up in {:.1}s",
+        selected.len(),
+        elapsed.as_secs_f64()
+    );
 }

@@ -8,8 +8,8 @@ use bollard::query_parameters::{
 };
 use futures_util::{StreamExt, TryStreamExt, future};
 
-use super::error::{EngineError, cause_of, status_of};
 use super::Engine;
+use super::error::{EngineError, cause_of, status_of};
 use crate::compose::Service;
 use crate::labels;
 
@@ -36,6 +36,8 @@ pub struct ContainerFacts {
     pub image_id: String,
     /// RFC 3339 creation time, for reading the container's events since then.
     pub created: String,
+    /// The image's entrypoint (or the service's), to run its own admin commands inside.
+    pub entrypoint: Vec<String>,
 }
 
 impl ContainerFacts {
@@ -53,7 +55,16 @@ impl ContainerFacts {
     }
 
     fn from_inspect(inspect: ContainerInspectResponse) -> Self {
-        let labels = inspect.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let entrypoint = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.entrypoint.clone())
+            .unwrap_or_default();
         let state = inspect.state.unwrap_or_default();
         let health = state.health.clone().unwrap_or_default();
         let health_output = health
@@ -62,7 +73,11 @@ impl ContainerFacts {
             .and_then(|log| log.last())
             .map(|probe| {
                 let out = probe.output.clone().unwrap_or_default();
-                format!("exit {}: {}", probe.exit_code.unwrap_or_default(), out.trim())
+                format!(
+                    "exit {}: {}",
+                    probe.exit_code.unwrap_or_default(),
+                    out.trim()
+                )
             })
             .unwrap_or_default();
         let health = match health.status {
@@ -73,7 +88,11 @@ impl ContainerFacts {
         };
         ContainerFacts {
             id: inspect.id.unwrap_or_default(),
-            name: inspect.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
             service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
             labels,
             state: state.status.map(|s| s.to_string()).unwrap_or_default(),
@@ -89,6 +108,7 @@ impl ContainerFacts {
                 .map(|m| m as u64),
             image_id: inspect.image.unwrap_or_default(),
             created: inspect.created.map(|c| c.to_string()).unwrap_or_default(),
+            entrypoint,
         }
     }
 }
@@ -123,7 +143,9 @@ impl Engine {
         let inspected = future::try_join_all(containers.iter().map(|id| self.inspect(id))).await?;
         let networks = self
             .docker
-            .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters.clone()),
+            }))
             .await
             .map_err(|e| EngineError::api(format!("list the networks of project {project}"), e))?
             .into_iter()
@@ -132,7 +154,9 @@ impl Engine {
             .collect();
         let volumes = self
             .docker
-            .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters),
+            }))
             .await
             .map_err(|e| EngineError::api(format!("list the volumes of project {project}"), e))?
             .volumes
@@ -158,7 +182,9 @@ impl Engine {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| EngineError::api(format!("list the containers of project {project}"), e))?;
+            .map_err(|e| {
+                EngineError::api(format!("list the containers of project {project}"), e)
+            })?;
         Ok(listed
             .into_iter()
             .filter(|c| labels::is_ours(c.labels.as_ref().unwrap_or(&HashMap::new()), project))
@@ -182,12 +208,16 @@ impl Engine {
         name: &str,
         body: ContainerCreateBody,
     ) -> Result<String, EngineError> {
-        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
         match self.docker.create_container(Some(options), body).await {
             Ok(created) => Ok(created.id),
-            Err(e) if status_of(&e) == Some(409) => {
-                Err(EngineError::NameClash { kind: "container", name: name.to_string() })
-            }
+            Err(e) if status_of(&e) == Some(409) => Err(EngineError::NameClash {
+                kind: "container",
+                name: name.to_string(),
+            }),
             Err(e) => Err(EngineError::api(format!("create container {name}"), e)),
         }
     }
@@ -213,12 +243,19 @@ impl Engine {
                 });
             }
         }
-        Err(EngineError::Api { op: format!("start the container of service {}", service.name), cause })
+        Err(EngineError::Api {
+            op: format!("start the container of service {}", service.name),
+            cause,
+        })
     }
 
     /// Removes a container and its anonymous volumes, running or not. Already gone is fine.
     pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
@@ -243,7 +280,10 @@ impl Engine {
             .filter_map(|chunk| future::ready(chunk.ok()))
             .collect()
             .await;
-        chunks.iter().map(|c| String::from_utf8_lossy(&c.clone().into_bytes()).into_owned()).collect()
+        chunks
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.clone().into_bytes()).into_owned())
+            .collect()
     }
 
     /// Runs `cmd` inside a running container and returns its exit code and standard output.
@@ -270,14 +310,21 @@ impl Engine {
             .await
             .map_err(|e| EngineError::api(op(), e))?
         {
-            let chunks: Vec<_> = output.try_collect().await.map_err(|e| EngineError::api(op(), e))?;
+            let chunks: Vec<_> = output
+                .try_collect()
+                .await
+                .map_err(|e| EngineError::api(op(), e))?;
             for chunk in chunks {
                 if let bollard::container::LogOutput::StdOut { message } = chunk {
                     stdout.push_str(&String::from_utf8_lossy(&message));
                 }
             }
         }
-        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| EngineError::api(op(), e))?;
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| EngineError::api(op(), e))?;
         Ok((inspect.exit_code.unwrap_or(-1), stdout))
     }
 }

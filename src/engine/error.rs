@@ -5,31 +5,62 @@ use std::time::Duration;
 /// wait failures add the health output and log tail on the lines after it.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot reach the Docker engine at {host}: {cause}; start Docker or point DOCKER_HOST at a running engine")]
+    #[error(
+        "cannot reach the Docker engine at {host}: {cause}; start Docker or point DOCKER_HOST at a running engine"
+    )]
     Unreachable { host: String, cause: String },
 
     #[error("failed to {op}: {cause}")]
     Api { op: String, cause: String },
 
     #[error("host port {address} for service \"{service}\" is already taken; free it{}", variable_hint(.variable))]
-    PortTaken { address: String, service: String, variable: Option<String> },
+    PortTaken {
+        address: String,
+        service: String,
+        variable: Option<String>,
+    },
 
-    #[error("a {kind} named \"{name}\" already exists and was not created by demo; remove or rename it, or pick another --project")]
+    #[error(
+        "a {kind} named \"{name}\" already exists and was not created by demo; remove or rename it, or pick another --project"
+    )]
     NameClash { kind: &'static str, name: String },
 
-    #[error("image \"{image}\" for service \"{service}\" is not in the engine and no registry answered ({cause}); load it into the engine, or point {variable} at an image that is present")]
-    ImageUnavailable { image: String, service: String, variable: String, cause: String },
+    #[error(
+        "image \"{image}\" for service \"{service}\" is not in the engine and no registry answered ({cause}); load it into the engine, or point {variable} at an image that is present"
+    )]
+    ImageUnavailable {
+        image: String,
+        service: String,
+        variable: String,
+        cause: String,
+    },
 
     #[error("service \"{service}\" is unhealthy{}{}", indent_block("health check", .health), indent_block("log tail", .log_tail))]
-    Unhealthy { service: String, health: String, log_tail: String },
+    Unhealthy {
+        service: String,
+        health: String,
+        log_tail: String,
+    },
 
     #[error("service \"{service}\" exited with code {code}{}{}", if *.oom { " (killed for running out of memory)" } else { "" }, indent_block("log tail", .log_tail))]
-    Exited { service: String, code: i64, oom: bool, log_tail: String },
+    Exited {
+        service: String,
+        code: i64,
+        oom: bool,
+        log_tail: String,
+    },
 
     #[error("service \"{service}\" was not healthy after {}; raise --wait-timeout or check `demo status`{}{}", humantime::format_duration(*.after), indent_block("health check", .health), indent_block("log tail", .log_tail))]
-    WaitTimeout { service: String, after: Duration, health: String, log_tail: String },
+    WaitTimeout {
+        service: String,
+        after: Duration,
+        health: String,
+        log_tail: String,
+    },
 
-    #[error("service \"{service}\" disappeared while demo waited for it; something else removed it")]
+    #[error(
+        "service \"{service}\" disappeared while demo waited for it; something else removed it"
+    )]
     Vanished { service: String },
 }
 
@@ -53,14 +84,19 @@ fn indent_block(title: &str, body: &str) -> String {
 impl EngineError {
     /// Wraps a bollard error for `op` ("create container demo-grafana-1").
     pub(crate) fn api(op: impl Into<String>, err: bollard::errors::Error) -> Self {
-        EngineError::Api { op: op.into(), cause: cause_of(&err) }
+        EngineError::Api {
+            op: op.into(),
+            cause: cause_of(&err),
+        }
     }
 }
 
 /// The engine's own message where it sent one, bollard's otherwise.
 pub(crate) fn cause_of(err: &bollard::errors::Error) -> String {
     match err {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            message.trim().to_string()
+        }
         other => other.to_string(),
     }
 }

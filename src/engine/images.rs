@@ -1,12 +1,12 @@
 //! Images: is it here, pull it, build it from a tar context; no intermediate images left.
 use std::collections::HashMap;
 
-use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use bollard::body_full;
+use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use futures_util::StreamExt;
 
-use super::error::{EngineError, cause_of, status_of};
 use super::Engine;
+use super::error::{EngineError, cause_of, status_of};
 
 /// An image present in the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,10 @@ impl Engine {
         reference: &str,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<ImageFacts, String> {
-        let options = CreateImageOptions { from_image: Some(reference.to_string()), ..Default::default() };
+        let options = CreateImageOptions {
+            from_image: Some(reference.to_string()),
+            ..Default::default()
+        };
         let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
@@ -56,8 +59,9 @@ impl Engine {
                 let entry = layers.entry(id).or_default();
                 entry.0 = p.current.unwrap_or(entry.0 as i64).max(0) as u64;
                 entry.1 = p.total.unwrap_or(entry.1 as i64).max(0) as u64;
-                let (done, total) =
-                    layers.values().fold((0, 0), |(d, t), (ld, lt)| (d + ld, t + lt));
+                let (done, total) = layers
+                    .values()
+                    .fold((0, 0), |(d, t), (ld, lt)| (d + ld, t + lt));
                 progress(done, total);
             }
         }
@@ -85,11 +89,15 @@ impl Engine {
             labels: Some(context.labels.clone()),
             ..Default::default()
         };
-        let mut stream = self.docker.build_image(options, None, Some(body_full(context.tar.into())));
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(body_full(context.tar.into())));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| EngineError::api(op(), e))?;
             if let Some(detail) = info.error_detail {
-                let cause = detail.message.unwrap_or_else(|| "the builder failed".to_string());
+                let cause = detail
+                    .message
+                    .unwrap_or_else(|| "the builder failed".to_string());
                 return Err(EngineError::Api { op: op(), cause });
             }
             if let Some(line) = info.stream {
@@ -100,6 +108,9 @@ impl Engine {
         }
         self.image(&context.tag)
             .await?
-            .ok_or_else(|| EngineError::Api { op: op(), cause: "no image after the build".to_string() })
+            .ok_or_else(|| EngineError::Api {
+                op: op(),
+                cause: "no image after the build".to_string(),
+            })
     }
 }

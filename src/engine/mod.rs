@@ -4,6 +4,7 @@
 //! [`ContainerFacts`]) and [`EngineError`]s that name the object they concern.
 mod containers;
 mod error;
+mod files;
 mod images;
 mod networks;
 pub mod spec;
@@ -17,7 +18,7 @@ use bollard::Docker;
 pub use containers::{ContainerFacts, Observed};
 pub use error::EngineError;
 pub use images::{BuildContext, ImageFacts};
-pub use stats::MemoryUse;
+pub use stats::{MemoryUse, unix_now};
 pub use wait::Readiness;
 
 /// How long the first contact may take before we call the engine unreachable.
@@ -36,12 +37,21 @@ impl Engine {
     pub async fn connect() -> Result<Self, EngineError> {
         let host = std::env::var("DOCKER_HOST")
             .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let unreachable = |cause: String| EngineError::Unreachable { host: host.clone(), cause };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(error::cause_of(&e)))?;
+        let unreachable = |cause: String| EngineError::Unreachable {
+            host: host.clone(),
+            cause,
+        };
+        let docker =
+            Docker::connect_with_defaults().map_err(|e| unreachable(error::cause_of(&e)))?;
         let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
             Ok(Err(e)) => return Err(unreachable(error::cause_of(&e))),
-            Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
         };
         Ok(Engine { docker, host })
     }

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{ListNetworksOptions, RemoveVolumeOptions};
 
+use super::Engine;
 use super::error::{EngineError, status_of};
 use super::spec::{network_labels, network_name, volume_labels, volume_name};
-use super::Engine;
 
 impl Engine {
     /// Creates the project's bridge network unless `observed` already holds it. A network of
@@ -24,12 +24,20 @@ impl Engine {
         let filters = HashMap::from([("name".to_string(), vec![name.clone()])]);
         let same_name = self
             .docker
-            .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
             .await
             .map_err(|e| EngineError::api(format!("look up network {name}"), e))?;
         // The engine's name filter matches substrings; only an exact name clashes.
-        if same_name.iter().any(|n| n.name.as_deref() == Some(name.as_str())) {
-            return Err(EngineError::NameClash { kind: "network", name });
+        if same_name
+            .iter()
+            .any(|n| n.name.as_deref() == Some(name.as_str()))
+        {
+            return Err(EngineError::NameClash {
+                kind: "network",
+                name,
+            });
         }
         let request = NetworkCreateRequest {
             name: name.clone(),
@@ -58,7 +66,12 @@ impl Engine {
             return Ok((name, false));
         }
         match self.docker.inspect_volume(&name).await {
-            Ok(_) => return Err(EngineError::NameClash { kind: "volume", name }),
+            Ok(_) => {
+                return Err(EngineError::NameClash {
+                    kind: "volume",
+                    name,
+                });
+            }
             Err(e) if status_of(&e) == Some(404) => {}
             Err(e) => return Err(EngineError::api(format!("look up volume {name}"), e)),
         }
@@ -85,7 +98,11 @@ impl Engine {
 
     /// Removes a volume by name; already gone is fine.
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
-        match self.docker.remove_volume(name, None::<RemoveVolumeOptions>).await {
+        match self
+            .docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(EngineError::api(format!("remove volume {name}"), e)),

@@ -2,8 +2,8 @@
 use bollard::query_parameters::StatsOptions;
 use futures_util::StreamExt;
 
-use super::error::EngineError;
 use super::Engine;
+use super::error::EngineError;
 
 /// A container's memory as `docker stats` shows it: usage without the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +15,21 @@ pub struct MemoryUse {
 impl Engine {
     /// One sample of a running container's memory; `None` when it is not running.
     pub async fn memory(&self, id: &str) -> Result<Option<MemoryUse>, EngineError> {
-        let options = StatsOptions { stream: false, one_shot: true };
+        let options = StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
         let Some(sample) = self.docker.stats(id, Some(options)).next().await else {
             return Ok(None);
         };
-        let sample = sample.map_err(|e| EngineError::api(format!("read the stats of container {id}"), e))?;
-        let Some(memory) = sample.memory_stats else { return Ok(None) };
-        let Some(usage) = memory.usage else { return Ok(None) };
+        let sample =
+            sample.map_err(|e| EngineError::api(format!("read the stats of container {id}"), e))?;
+        let Some(memory) = sample.memory_stats else {
+            return Ok(None);
+        };
+        let Some(usage) = memory.usage else {
+            return Ok(None);
+        };
         let stats = memory.stats.unwrap_or_default();
         // cgroup v1 reports the page cache as `total_inactive_file`, v2 as `inactive_file`.
         let cache = stats
@@ -29,7 +37,10 @@ impl Engine {
             .or_else(|| stats.get("inactive_file"))
             .copied()
             .unwrap_or(0);
-        Ok(Some(MemoryUse { bytes: usage.saturating_sub(cache), limit: memory.limit.unwrap_or(0) }))
+        Ok(Some(MemoryUse {
+            bytes: usage.saturating_sub(cache),
+            limit: memory.limit.unwrap_or(0),
+        }))
     }
 }
 
@@ -38,28 +49,39 @@ impl Engine {
     /// recent events), and at least one when the last exit was an OOM kill. The engine's own
     /// `OOMKilled` flag describes only the last exit, so it cannot count.
     pub async fn oom_kills(&self, facts: &super::ContainerFacts) -> Result<u64, EngineError> {
+        let count = self.oom_events(&facts.id, 0, unix_now()).await?;
+        Ok(count.max(u64::from(facts.oom_killed)))
+    }
+
+    /// The `oom` events of container `id` between two Unix times (seconds), from the engine's
+    /// event log. Callers that watch over time ask for short spans, which the log still holds.
+    pub async fn oom_events(&self, id: &str, since: u64, until: u64) -> Result<u64, EngineError> {
         use bollard::query_parameters::EventsOptions;
         use std::collections::HashMap;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
         let filters = HashMap::from([
-            ("container".to_string(), vec![facts.id.clone()]),
+            ("container".to_string(), vec![id.to_string()]),
             ("type".to_string(), vec!["container".to_string()]),
             ("event".to_string(), vec!["oom".to_string()]),
         ]);
         let options = EventsOptions {
-            since: Some("0".to_string()),
-            until: Some(now.to_string()),
+            since: Some(since.to_string()),
+            until: Some(until.to_string()),
             filters: Some(filters),
         };
         let mut events = self.docker.events(Some(options));
         let mut count = 0u64;
         while let Some(event) = events.next().await {
-            event.map_err(|e| EngineError::api(format!("read the events of container {}", facts.name), e))?;
+            event.map_err(|e| EngineError::api(format!("read the events of container {id}"), e))?;
             count += 1;
         }
-        Ok(count.max(u64::from(facts.oom_killed)))
+        Ok(count)
     }
+}
+
+/// Seconds since the Unix epoch, as the engine's event filters take them.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }

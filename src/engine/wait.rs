@@ -7,9 +7,9 @@ use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
 use tokio::time::{Instant, sleep_until};
 
+use super::Engine;
 use super::containers::ContainerFacts;
 use super::error::EngineError;
-use super::Engine;
 
 /// What "ready" means for one container, from compose's `depends_on` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +47,23 @@ impl Engine {
             ("container".to_string(), vec![id.to_string()]),
             ("type".to_string(), vec!["container".to_string()]),
         ]);
-        let mut events =
-            self.docker.events(Some(EventsOptions { filters: Some(filters), ..Default::default() }));
+        let mut events = self.docker.events(Some(EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }));
         loop {
             let Some(facts) = self.inspect(id).await? else {
-                return Err(EngineError::Vanished { service: service.to_string() });
+                return Err(EngineError::Vanished {
+                    service: service.to_string(),
+                });
             };
             match judge(&facts, readiness) {
                 Verdict::Ready => return Ok(facts),
                 Verdict::Failed(mut err) => {
                     let tail = self.log_tail(id, LOG_TAIL).await;
                     match &mut err {
-                        EngineError::Unhealthy { log_tail, .. } | EngineError::Exited { log_tail, .. } => {
-                            *log_tail = tail
-                        }
+                        EngineError::Unhealthy { log_tail, .. }
+                        | EngineError::Exited { log_tail, .. } => *log_tail = tail,
                         _ => {}
                     }
                     return Err(err);
@@ -132,15 +135,28 @@ mod tests {
             memory_limit: None,
             image_id: String::new(),
             created: String::new(),
+            entrypoint: Vec::new(),
         }
     }
 
     #[test]
     fn healthy_waits_through_starting_and_accepts_no_health_check() {
-        assert!(matches!(judge(&facts("running", "starting", 0), Readiness::Healthy), Verdict::Waiting));
-        assert!(matches!(judge(&facts("running", "healthy", 0), Readiness::Healthy), Verdict::Ready));
-        assert!(matches!(judge(&facts("running", "none", 0), Readiness::Healthy), Verdict::Ready));
-        assert!(matches!(judge(&facts("created", "none", 0), Readiness::Running), Verdict::Waiting));
+        assert!(matches!(
+            judge(&facts("running", "starting", 0), Readiness::Healthy),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            judge(&facts("running", "healthy", 0), Readiness::Healthy),
+            Verdict::Ready
+        ));
+        assert!(matches!(
+            judge(&facts("running", "none", 0), Readiness::Healthy),
+            Verdict::Ready
+        ));
+        assert!(matches!(
+            judge(&facts("created", "none", 0), Readiness::Running),
+            Verdict::Waiting
+        ));
     }
 
     #[test]
@@ -161,8 +177,17 @@ mod tests {
 
     #[test]
     fn completion_needs_exit_code_zero() {
-        assert!(matches!(judge(&facts("exited", "none", 0), Readiness::Completed), Verdict::Ready));
-        assert!(matches!(judge(&facts("running", "none", 0), Readiness::Completed), Verdict::Waiting));
-        assert!(matches!(judge(&facts("exited", "none", 1), Readiness::Completed), Verdict::Failed(_)));
+        assert!(matches!(
+            judge(&facts("exited", "none", 0), Readiness::Completed),
+            Verdict::Ready
+        ));
+        assert!(matches!(
+            judge(&facts("running", "none", 0), Readiness::Completed),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            judge(&facts("exited", "none", 1), Readiness::Completed),
+            Verdict::Failed(_)
+        ));
     }
 }

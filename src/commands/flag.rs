@@ -1,0 +1,397 @@
+//! `demo flag list|enable|disable`: edit the stack's flag file where the service reads it,
+//! confirm the service acts on the change, and (for `enable`) watch the warm-up.
+//!
+//! The file lives in the stack's named volume and is read and written through the engine's
+//! archive API on the reading service's container, so this works on remote engines too.
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::{FlagAction, FlagArgs};
+use crate::compose::{Project, Service};
+use crate::engine::{ContainerFacts, Engine, unix_now};
+use crate::error::Error;
+use crate::flags::{self, EditLock, FlagFile};
+use crate::labels;
+use crate::warmup::{self, History, Sample, ServiceSignals};
+
+use super::Context;
+
+/// The environment variable through which a service is told where its flag file is.
+const FLAG_FILE_VARIABLE: &str = "FLAGD_FILE";
+/// The uid:gid our images run as; the uploaded file belongs to it.
+const IMAGE_OWNER: (u64, u64) = (65532, 65532);
+/// How often the service's state is asked while confirming.
+const CONFIRM_POLL: Duration = Duration::from_millis(250);
+
+/// Where the flags live for this project: the reading service's container and its path.
+struct FlagSite<'a> {
+    service: &'a Service,
+    container: ContainerFacts,
+    path: String,
+}
+
+impl FlagSite<'_> {
+    fn dir_and_name(&self) -> (&str, &str) {
+        self.path
+            .rsplit_once('/')
+            .unwrap_or(("/", self.path.as_str()))
+    }
+}
+
+async fn locate<'a>(engine: &Engine, project: &'a Project) -> Result<FlagSite<'a>, Error> {
+    let readers: Vec<&Service> = project
+        .services
+        .iter()
+        .filter(|s| s.environment.contains_key(FLAG_FILE_VARIABLE))
+        .collect();
+    let Some(service) = readers.first() else {
+        return Err(Error::Usage(format!(
+            "no service in {} reads a flag file (none sets {FLAG_FILE_VARIABLE}); add it to the service that evaluates flags",
+            project.dir.display()
+        )));
+    };
+    let observed = engine.observe(&project.name).await?;
+    let Some(container) = observed.of_service(&service.name).next().cloned() else {
+        return Err(Error::Usage(format!(
+            "service \"{}\" of project {} is not up, so its flags cannot be read; run `demo up` first",
+            service.name, project.name
+        )));
+    };
+    Ok(FlagSite {
+        service,
+        container,
+        path: service.environment[FLAG_FILE_VARIABLE].clone(),
+    })
+}
+
+async fn read_flags(engine: &Engine, site: &FlagSite<'_>) -> Result<FlagFile, Error> {
+    let bytes = engine.read_file(&site.container.id, &site.path).await?.ok_or_else(|| {
+        Error::Usage(format!(
+            "there is no flag file at {} in service \"{}\"; `demo down --volumes && demo up` restores the default",
+            site.path, site.service.name
+        ))
+    })?;
+    FlagFile::parse(&site.path, &bytes).map_err(|e| Error::Flag(e.to_string()))
+}
+
+/// What the running service says it acts on (its `--state` admin command).
+async fn service_state(engine: &Engine, site: &FlagSite<'_>) -> Result<serde_json::Value, String> {
+    let Some(binary) = site.container.entrypoint.first() else {
+        return Err(format!(
+            "the image of service \"{}\" has no entrypoint to ask",
+            site.service.name
+        ));
+    };
+    let (code, stdout) = engine
+        .exec(&site.container.id, &[binary, "--state"])
+        .await
+        .map_err(|e| e.to_string())?;
+    if code != 0 {
+        return Err(format!(
+            "`{binary} --state` exited with {code}: {}",
+            stdout.trim()
+        ));
+    }
+    serde_json::from_str(&stdout).map_err(|e| format!("`{binary} --state` printed no JSON ({e})"))
+}
+
+/// The value the service reports for flag `name` (under either of its names).
+fn reported(state: &serde_json::Value, name: &str) -> Option<bool> {
+    let flags = state.get("flags")?;
+    flags
+        .get(name)
+        .or_else(|| flags::alias_of(name).and_then(|alias| flags.get(alias)))?
+        .as_bool()
+}
+
+pub async fn run(ctx: &Context, args: FlagArgs) -> Result<ExitCode, Error> {
+    let project = ctx.load()?;
+    let engine = ctx.engine().await?;
+    match args.action {
+        FlagAction::List { json } => list(&engine, &project, json).await,
+        FlagAction::Enable {
+            name,
+            warmup,
+            confirm_timeout,
+            interval,
+        } => {
+            set(ctx, &engine, &project, &name, true, confirm_timeout).await?;
+            if !warmup.is_zero() {
+                watch_warmup(ctx, &engine, &project, warmup, interval).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlagAction::Disable {
+            name,
+            confirm_timeout,
+        } => {
+            set(ctx, &engine, &project, &name, false, confirm_timeout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListedFlag {
+    #[serde(flatten)]
+    flag: flags::Flag,
+    /// What the service reports it acts on; `None` when it does not evaluate this flag.
+    service_reports: Option<bool>,
+}
+
+async fn list(engine: &Engine, project: &Project, json: bool) -> Result<ExitCode, Error> {
+    let site = locate(engine, project).await?;
+    let file = read_flags(engine, &site).await?;
+    let state = service_state(engine, &site).await;
+    let rows: Vec<ListedFlag> = file
+        .list()
+        .into_iter()
+        .map(|flag| {
+            let service_reports = state.as_ref().ok().and_then(|s| reported(s, &flag.name));
+            ListedFlag {
+                flag,
+                service_reports,
+            }
+        })
+        .collect();
+    if json {
+        let out =
+            serde_json::json!({"file": file.path(), "service": site.service.name, "flags": rows});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("flags serialize")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<36} {:<5} {:<9} {:<8} {}",
+        "FLAG",
+        "FILE",
+        "STATE",
+        "DEFAULT",
+        format!("{} ACTS ON", site.service.name.to_uppercase())
+    );
+    for row in &rows {
+        let acts = match (&state, row.service_reports) {
+            (Err(_), _) => "?".to_string(),
+            (Ok(_), None) => "-".to_string(),
+            (Ok(_), Some(on)) => on_off(on).to_string(),
+        };
+        println!(
+            "{:<36} {:<5} {:<9} {:<8} {acts}",
+            row.flag.name,
+            on_off(row.flag.on),
+            row.flag.state,
+            row.flag.default_variant
+        );
+    }
+    if let Err(why) = state {
+        println!("(could not ask service \"{}\": {why})", site.service.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// Writes the flag, then waits until the service reports acting on it.
+async fn set(
+    ctx: &Context,
+    engine: &Engine,
+    project: &Project,
+    name: &str,
+    on: bool,
+    confirm_timeout: Duration,
+) -> Result<(), Error> {
+    let site = locate(engine, project).await?;
+    let lock = EditLock::acquire(&project.name)
+        .map_err(|e| Error::Flag(format!("cannot lock the flag file for editing: {e}")))?;
+    let mut file = read_flags(engine, &site).await?;
+    let flag = file.set(name, on).map_err(|e| match e {
+        flags::FlagError::Unknown { .. } => Error::Usage(e.to_string()),
+        other => Error::Flag(other.to_string()),
+    })?;
+    let (dir, file_name) = site.dir_and_name();
+    engine
+        .write_file(
+            &site.container.id,
+            dir,
+            file_name,
+            &file.to_bytes(),
+            IMAGE_OWNER,
+        )
+        .await?;
+    drop(lock);
+    ctx.progress
+        .note(&format!("{flag} set {} in {}", on_off(on), site.path));
+
+    let started = Instant::now();
+    let mut last = String::from("no answer yet");
+    while started.elapsed() < confirm_timeout {
+        match service_state(engine, &site).await {
+            Ok(state) if reported(&state, &flag) == Some(on) => {
+                println!(
+                    "{} acts on {flag}={} (confirmed after {:.1}s)",
+                    site.service.name,
+                    on_off(on),
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            Ok(state) => {
+                last = match state.get("flag_file_error").and_then(|e| e.as_str()) {
+                    Some(err) => format!("it reports a flag file error: {err}"),
+                    None => format!(
+                        "it still reports {flag}={}",
+                        reported(&state, &flag).map_or("?", on_off)
+                    ),
+                };
+            }
+            Err(why) => last = why,
+        }
+        tokio::time::sleep(CONFIRM_POLL).await;
+    }
+    Err(Error::Flag(format!(
+        "service \"{}\" did not confirm {flag}={} within {}s ({last}); the file is written: check `demo status` and the service's logs",
+        site.service.name,
+        on_off(on),
+        confirm_timeout.as_secs()
+    )))
+}
+
+/// Samples the flag's service until `total` has passed or Ctrl-C, which ends only the watch.
+async fn watch_warmup(
+    ctx: &Context,
+    engine: &Engine,
+    project: &Project,
+    total: Duration,
+    interval: Duration,
+) -> Result<(), Error> {
+    let site = locate(engine, project).await?;
+    let prometheus = project
+        .service("prometheus")
+        .and_then(|s| s.labels.get(labels::URL).cloned());
+    let started = Instant::now();
+    let mut history = History::default();
+    let mut oom_kills = engine.oom_kills(&site.container).await?;
+    let mut events_seen_until = unix_now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(total.as_secs());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} warm-up {elapsed_precise} [{bar:20}] {eta} left\n  {wide_msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let watch = async {
+        loop {
+            let elapsed = started.elapsed().min(total);
+            let facts = engine.inspect(&site.container.id).await?;
+            let memory = match &facts {
+                Some(f) if f.is_running() => engine.memory(&f.id).await?,
+                _ => None,
+            };
+            if let Some(m) = memory {
+                history.push(elapsed, m.bytes);
+            }
+            let now = unix_now();
+            oom_kills += engine
+                .oom_events(&site.container.id, events_seen_until, now)
+                .await?;
+            events_seen_until = now;
+            let sample = Sample {
+                elapsed,
+                memory_bytes: memory.map(|m| m.bytes),
+                memory_limit: facts.as_ref().and_then(|f| f.memory_limit),
+                restarts: facts.as_ref().map_or(0, |f| f.restart_count),
+                oom_kills,
+                signals: prometheus_signals(prometheus.as_deref()).await,
+            };
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(elapsed.as_secs());
+                    bar.set_message(format!(
+                        "{} {}",
+                        history.sparkline(),
+                        warmup::render_signals(&sample, &history)
+                    ));
+                }
+                None => println!("{}", warmup::render_plain(&sample, &history, total)),
+            }
+            if elapsed >= total {
+                return Ok::<_, Error>(());
+            }
+            tokio::time::sleep(interval.min(total - elapsed)).await;
+        }
+    };
+    let interrupted = tokio::select! {
+        result = watch => { result?; false }
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print_where_to_look(project);
+    if interrupted {
+        return Err(Error::Interrupted(
+            "the warm-up watch stopped; the stack and the flag stay as they are".to_string(),
+        ));
+    }
+    let _ = ctx;
+    Ok(())
+}
+
+/// Prometheus figures for the warm-up line; the reason when there are none.
+async fn prometheus_signals(url: Option<&str>) -> Result<ServiceSignals, String> {
+    let Some(url) = url else {
+        return Err("no Prometheus in the stack; engine signals only".to_string());
+    };
+    Err(format!(
+        "Prometheus at {url} not read yet; engine signals only"
+    ))
+}
+
+/// The dashboard and the Jaeger search the walkthrough continues with.
+fn print_where_to_look(project: &Project) {
+    let url_of = |service: &str| {
+        project
+            .service(service)
+            .and_then(|s| s.labels.get(labels::URL).cloned())
+    };
+    if let Some(grafana) = url_of("grafana") {
+        println!("dashboard: {grafana}");
+    }
+    if let Some(jaeger) = url_of("jaeger") {
+        println!(
+            "slow traces: {}",
+            jaeger_search_url(&jaeger, "recommendation", "app.cache_hit", "false")
+        );
+    }
+}
+
+/// Jaeger's search page prefilled with a service and one tag.
+pub fn jaeger_search_url(base: &str, service: &str, tag: &str, value: &str) -> String {
+    let tags = format!("{{\"{tag}\":\"{value}\"}}");
+    let encoded: String = tags
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!(
+        "{}/search?service={service}&tags={encoded}",
+        base.trim_end_matches('/')
+    )
+}

@@ -167,13 +167,10 @@ async fn list(engine: &Engine, project: &Project, json: bool) -> Result<ExitCode
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let acts_on = format!("{} ACTS ON", site.service.name.to_uppercase());
     println!(
-        "{:<36} {:<5} {:<9} {:<8} {}",
-        "FLAG",
-        "FILE",
-        "STATE",
-        "DEFAULT",
-        format!("{} ACTS ON", site.service.name.to_uppercase())
+        "{:<36} {:<5} {:<9} {:<8} {acts_on}",
+        "FLAG", "FILE", "STATE", "DEFAULT"
     );
     for row in &rows {
         let acts = match (&state, row.service_reports) {

@@ -80,11 +80,11 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .strip_prefix(' ')
         .unwrap_or(&text[number_len..]);
     let mut power = 0;
-    if let Some(first) = suffix.chars().next() {
-        if let Some(p) = "kmgtp".find(first.to_ascii_lowercase()) {
-            power = p as i32 + 1;
-            suffix = &suffix[1..];
-        }
+    if let Some(first) = suffix.chars().next()
+        && let Some(p) = "kmgtp".find(first.to_ascii_lowercase())
+    {
+        power = p as i32 + 1;
+        suffix = &suffix[1..];
     }
     let suffix = suffix
         .strip_prefix(['i', 'I'])

@@ -23,6 +23,8 @@ pub struct ServiceStatus {
     /// `healthy`, `unhealthy`, `starting` or `none`.
     pub health: String,
     pub restarts: i64,
+    /// The last exit code, when the container is not running.
+    pub exit_code: Option<i64>,
     pub oom_kills: u64,
     pub memory_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
@@ -85,6 +87,7 @@ async fn row(
             state: "missing".to_string(),
             health: "none".to_string(),
             restarts: 0,
+            exit_code: None,
             oom_kills: 0,
             memory_bytes: None,
             memory_limit_bytes: None,
@@ -102,6 +105,7 @@ async fn row(
         state: c.state.clone(),
         health: c.health.clone(),
         restarts: c.restart_count,
+        exit_code: (!c.is_running()).then_some(c.exit_code),
         oom_kills,
         memory_bytes: memory.map(|m| m.bytes),
         memory_limit_bytes: c.memory_limit.or(memory.map(|m| m.limit)),
@@ -123,10 +127,14 @@ pub fn service_url(service: &Service) -> Option<String> {
 /// The table `status` prints, one line per service.
 pub fn render_table(status: &StackStatus) -> String {
     let mut out = format!(
-        "{:<16} {:<10} {:<10} {:>8} {:>4} {:>21}  {}\n",
+        "{:<16} {:<12} {:<10} {:>8} {:>4} {:>21}  {}\n",
         "SERVICE", "STATE", "HEALTH", "RESTARTS", "OOM", "MEMORY", "URL"
     );
     for s in &status.services {
+        let state = match s.exit_code {
+            Some(code) => format!("{}({code})", s.state),
+            None => s.state.clone(),
+        };
         let memory = match (s.memory_bytes, s.memory_limit_bytes) {
             (Some(used), Some(limit)) => format!("{} / {}", human_bytes(used), human_bytes(limit)),
             (Some(used), None) => human_bytes(used),
@@ -134,9 +142,9 @@ pub fn render_table(status: &StackStatus) -> String {
             (None, None) => "-".to_string(),
         };
         out.push_str(&format!(
-            "{:<16} {:<10} {:<10} {:>8} {:>4} {:>21}  {}\n",
+            "{:<16} {:<12} {:<10} {:>8} {:>4} {:>21}  {}\n",
             s.service,
-            s.state,
+            state,
             s.health,
             s.restarts,
             s.oom_kills,
@@ -151,4 +159,60 @@ pub fn render_table(status: &StackStatus) -> String {
     };
     out.push_str(&format!("project {}: {verdict}\n", status.project));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn row(service: &str, state: &str, health: &str) -> ServiceStatus {
+        ServiceStatus {
+            service: service.into(),
+            container: Some(format!("demo-{service}-1")),
+            state: state.into(),
+            health: health.into(),
+            restarts: 0,
+            exit_code: None,
+            oom_kills: 0,
+            memory_bytes: Some(12 * MIB),
+            memory_limit_bytes: Some(300 * MIB),
+            url: None,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_exits_ooms_and_the_verdict() {
+        let mut recommendation = row("recommendation", "restarting", "starting");
+        recommendation.restarts = 3;
+        recommendation.oom_kills = 3;
+        recommendation.memory_bytes = None;
+        let mut load = row("load-generator", "exited", "none");
+        load.exit_code = Some(137);
+        load.memory_bytes = None;
+        let mut prometheus = row("prometheus", "running", "healthy");
+        prometheus.url = Some("http://127.0.0.1:9090".into());
+        let missing = ServiceStatus {
+            container: None,
+            memory_limit_bytes: None,
+            memory_bytes: None,
+            ..row("grafana", "missing", "none")
+        };
+        let status = StackStatus {
+            project: "demo".into(),
+            healthy: false,
+            services: vec![prometheus, recommendation, load, missing],
+        };
+        insta::assert_snapshot!(render_table(&status), @r"
+        SERVICE          STATE        HEALTH     RESTARTS  OOM                MEMORY  URL
+        prometheus       running      healthy           0    0  12.0 MiB / 300.0 MiB  http://127.0.0.1:9090
+        recommendation   restarting   starting          3    3         - / 300.0 MiB  -
+        load-generator   exited(137)  none              0    0         - / 300.0 MiB  -
+        grafana          missing      none              0    0                     -  -
+        project demo: NOT all running and healthy
+        ");
+        assert!(!status.services[1].is_ok());
+        assert!(status.services[0].is_ok());
+    }
 }

@@ -18,6 +18,9 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 /// stack scrapes every 5 s, so fresher data would not be seen and staler data would lag.
 pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long a stop waits for the last exports.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Which signals a service exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signals {
@@ -97,11 +100,11 @@ impl Telemetry {
         self.meter_provider.meter(scope)
     }
 
-    /// Exports what is pending and stops the exporter threads.
+    /// Exports what is pending and stops the exporter threads, giving up after
+    /// [`SHUTDOWN_TIMEOUT`] per signal so that an absent collector cannot stall a stop.
     pub fn shutdown(&self) {
-        let _ = self.tracer_provider.force_flush();
-        let _ = self.tracer_provider.shutdown();
-        let _ = self.meter_provider.shutdown();
+        let _ = self.tracer_provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
+        let _ = self.meter_provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
     }
 
     /// Exports what is pending now (the tests use it instead of waiting for the next cycle).

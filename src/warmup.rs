@@ -4,14 +4,7 @@
 use std::time::Duration;
 
 use crate::images::human_bytes;
-
-/// Signals read from Prometheus for one service; `None` where a query had no data yet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct ServiceSignals {
-    pub request_rate: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub cache_hit_ratio: Option<f64>,
-}
+use crate::signals::prometheus::KeySignals;
 
 /// One refresh of the watch.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +15,7 @@ pub struct Sample {
     pub restarts: i64,
     pub oom_kills: u64,
     /// From Prometheus, or why there is nothing from it.
-    pub signals: Result<ServiceSignals, String>,
+    pub signals: Result<KeySignals, String>,
 }
 
 /// Memory over the watch, for the trend and the sparkline.
@@ -177,10 +170,11 @@ mod tests {
             memory_limit: Some(200 * MIB),
             restarts: 1,
             oom_kills: 1,
-            signals: Ok(ServiceSignals {
+            signals: Ok(KeySignals {
                 request_rate: Some(20.04),
                 p95_ms: Some(41.6),
                 cache_hit_ratio: Some(0.48),
+                ..KeySignals::default()
             }),
         };
         insta::assert_snapshot!(render_plain(&sample, &h, Duration::from_secs(600)), @"warm-up 01:00 / 10:00: memory 100.0 MiB of 200.0 MiB (+60.0 MiB/min), restarts 1, OOM kills 1, 20.0 req/s, p95 42 ms, cache hits 48%");

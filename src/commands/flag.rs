@@ -15,8 +15,10 @@ use crate::compose::{Project, Service};
 use crate::engine::{ContainerFacts, Engine, unix_now};
 use crate::error::Error;
 use crate::flags::{self, EditLock, FlagFile};
-use crate::labels;
-use crate::warmup::{self, History, Sample, ServiceSignals};
+use crate::signals::endpoints::Endpoints;
+use crate::signals::jaeger::{self, TraceQuery};
+use crate::signals::prometheus::{KeySignals, Prometheus};
+use crate::warmup::{self, History, Sample};
 
 use super::Context;
 
@@ -26,12 +28,16 @@ const FLAG_FILE_VARIABLE: &str = "FLAGD_FILE";
 const IMAGE_OWNER: (u64, u64) = (65532, 65532);
 /// How often the service's state is asked while confirming.
 const CONFIRM_POLL: Duration = Duration::from_millis(250);
+/// Prometheus may take this long per query before the display goes on without it.
+const SIGNALS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Rates and quantiles over the last minute: twelve 5 s scrapes.
+const SIGNALS_WINDOW: Duration = Duration::from_secs(60);
 
 /// Where the flags live for this project: the reading service's container and its path.
-struct FlagSite<'a> {
-    service: &'a Service,
-    container: ContainerFacts,
-    path: String,
+pub(super) struct FlagSite<'a> {
+    pub service: &'a Service,
+    pub container: ContainerFacts,
+    pub path: String,
 }
 
 impl FlagSite<'_> {
@@ -42,7 +48,10 @@ impl FlagSite<'_> {
     }
 }
 
-async fn locate<'a>(engine: &Engine, project: &'a Project) -> Result<FlagSite<'a>, Error> {
+pub(super) async fn locate<'a>(
+    engine: &Engine,
+    project: &'a Project,
+) -> Result<FlagSite<'a>, Error> {
     let readers: Vec<&Service> = project
         .services
         .iter()
@@ -68,7 +77,7 @@ async fn locate<'a>(engine: &Engine, project: &'a Project) -> Result<FlagSite<'a
     })
 }
 
-async fn read_flags(engine: &Engine, site: &FlagSite<'_>) -> Result<FlagFile, Error> {
+pub(super) async fn read_flags(engine: &Engine, site: &FlagSite<'_>) -> Result<FlagFile, Error> {
     let bytes = engine.read_file(&site.container.id, &site.path).await?.ok_or_else(|| {
         Error::Usage(format!(
             "there is no flag file at {} in service \"{}\"; `demo down --volumes && demo up` restores the default",
@@ -79,7 +88,10 @@ async fn read_flags(engine: &Engine, site: &FlagSite<'_>) -> Result<FlagFile, Er
 }
 
 /// What the running service says it acts on (its `--state` admin command).
-async fn service_state(engine: &Engine, site: &FlagSite<'_>) -> Result<serde_json::Value, String> {
+pub(super) async fn service_state(
+    engine: &Engine,
+    site: &FlagSite<'_>,
+) -> Result<serde_json::Value, String> {
     let Some(binary) = site.container.entrypoint.first() else {
         return Err(format!(
             "the image of service \"{}\" has no entrypoint to ask",
@@ -100,7 +112,7 @@ async fn service_state(engine: &Engine, site: &FlagSite<'_>) -> Result<serde_jso
 }
 
 /// The value the service reports for flag `name` (under either of its names).
-fn reported(state: &serde_json::Value, name: &str) -> Option<bool> {
+pub(super) fn reported(state: &serde_json::Value, name: &str) -> Option<bool> {
     let flags = state.get("flags")?;
     flags
         .get(name)
@@ -270,9 +282,11 @@ async fn watch_warmup(
     interval: Duration,
 ) -> Result<(), Error> {
     let site = locate(engine, project).await?;
-    let prometheus = project
-        .service("prometheus")
-        .and_then(|s| s.labels.get(labels::URL).cloned());
+    let endpoints = Endpoints::of(project);
+    let prometheus = endpoints
+        .prometheus
+        .as_deref()
+        .map(|url| Prometheus::new(url, SIGNALS_TIMEOUT));
     let started = Instant::now();
     let mut history = History::default();
     let mut oom_kills = engine.oom_kills(&site.container).await?;
@@ -311,7 +325,7 @@ async fn watch_warmup(
                 memory_limit: facts.as_ref().and_then(|f| f.memory_limit),
                 restarts: facts.as_ref().map_or(0, |f| f.restart_count),
                 oom_kills,
-                signals: prometheus_signals(prometheus.as_deref()).await,
+                signals: key_signals(prometheus.as_ref(), &site.service.name).await,
             };
             match &bar {
                 Some(bar) => {
@@ -337,7 +351,7 @@ async fn watch_warmup(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    print_where_to_look(project);
+    print_where_to_look(&endpoints, &site.service.name);
     if interrupted {
         return Err(Error::Interrupted(
             "the warm-up watch stopped; the stack and the flag stay as they are".to_string(),
@@ -348,47 +362,27 @@ async fn watch_warmup(
 }
 
 /// Prometheus figures for the warm-up line; the reason when there are none.
-async fn prometheus_signals(url: Option<&str>) -> Result<ServiceSignals, String> {
-    let Some(url) = url else {
-        return Err("no Prometheus in the stack; engine signals only".to_string());
+async fn key_signals(
+    prometheus: Option<&Result<Prometheus, crate::signals::SignalError>>,
+    service: &str,
+) -> Result<KeySignals, String> {
+    let prometheus = match prometheus {
+        None => return Err("no Prometheus in the stack; engine signals only".to_string()),
+        Some(Err(e)) => return Err(format!("{e}; engine signals only")),
+        Some(Ok(p)) => p,
     };
-    Err(format!(
-        "Prometheus at {url} not read yet; engine signals only"
-    ))
+    KeySignals::read(prometheus, service, SIGNALS_WINDOW)
+        .await
+        .map_err(|e| format!("{e}; engine signals only"))
 }
 
 /// The dashboard and the Jaeger search the walkthrough continues with.
-fn print_where_to_look(project: &Project) {
-    let url_of = |service: &str| {
-        project
-            .service(service)
-            .and_then(|s| s.labels.get(labels::URL).cloned())
-    };
-    if let Some(grafana) = url_of("grafana") {
-        println!("dashboard: {grafana}");
+fn print_where_to_look(endpoints: &Endpoints, service: &str) {
+    if let Some(dashboard) = &endpoints.grafana_dashboard {
+        println!("dashboard: {dashboard}");
     }
-    if let Some(jaeger) = url_of("jaeger") {
-        println!(
-            "slow traces: {}",
-            jaeger_search_url(&jaeger, "recommendation", "app.cache_hit", "false")
-        );
+    if let Some(jaeger) = &endpoints.jaeger {
+        let slow = TraceQuery::new(service).tag("app.cache_hit", "false");
+        println!("slow traces: {}", jaeger::search_url(jaeger, &slow));
     }
-}
-
-/// Jaeger's search page prefilled with a service and one tag.
-pub fn jaeger_search_url(base: &str, service: &str, tag: &str, value: &str) -> String {
-    let tags = format!("{{\"{tag}\":\"{value}\"}}");
-    let encoded: String = tags
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!(
-        "{}/search?service={service}&tags={encoded}",
-        base.trim_end_matches('/')
-    )
 }

@@ -1,5 +1,7 @@
 //! `demo status [--json] [SERVICE...]`: what runs, its health, restarts, OOM kills, memory.
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use futures_util::future;
 use serde::Serialize;
@@ -8,8 +10,11 @@ use crate::cli::StatusArgs;
 use crate::compose::Service;
 use crate::engine::{ContainerFacts, Engine};
 use crate::error::Error;
+use crate::flags::FlagFile;
 use crate::images::human_bytes;
 use crate::labels;
+use crate::signals::endpoints::Endpoints;
+use crate::signals::prometheus::{KeySignals, Prometheus};
 
 use super::Context;
 
@@ -42,6 +47,20 @@ pub struct StackStatus {
     pub project: String,
     pub healthy: bool,
     pub services: Vec<ServiceStatus>,
+    /// The flag file's flags and what the service acts on; empty when they cannot be read.
+    pub flags: Vec<FlagStatus>,
+    /// Key signals per service from Prometheus over the last minute.
+    pub signals: BTreeMap<String, KeySignals>,
+    /// Why flags or signals are missing, when they are.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlagStatus {
+    pub name: String,
+    pub on: bool,
+    /// What the service reports it acts on; `None` when it does not evaluate the flag.
+    pub service_reports: Option<bool>,
 }
 
 pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
@@ -54,10 +73,23 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         row(&engine, service, container)
     }))
     .await?;
+    let mut notes = Vec::new();
+    let (flags, signals) = tokio::join!(flag_status(&engine, &project), key_signals(&project));
+    let flags = flags.unwrap_or_else(|note| {
+        notes.push(note);
+        Vec::new()
+    });
+    let signals = signals.unwrap_or_else(|note| {
+        notes.push(note);
+        BTreeMap::new()
+    });
     let status = StackStatus {
         project: project.name.clone(),
         healthy: rows.iter().all(ServiceStatus::is_ok),
         services: rows,
+        flags,
+        signals,
+        notes,
     };
     if args.json {
         println!(
@@ -72,6 +104,45 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The flags and what the service acts on, or why they cannot be read now.
+async fn flag_status(
+    engine: &Engine,
+    project: &crate::compose::Project,
+) -> Result<Vec<FlagStatus>, String> {
+    let site = super::flag::locate(engine, project)
+        .await
+        .map_err(|e| format!("flags: {e}"))?;
+    let file: FlagFile = super::flag::read_flags(engine, &site)
+        .await
+        .map_err(|e| format!("flags: {e}"))?;
+    let state = super::flag::service_state(engine, &site).await.ok();
+    Ok(file
+        .list()
+        .into_iter()
+        .map(|flag| FlagStatus {
+            service_reports: state
+                .as_ref()
+                .and_then(|s| super::flag::reported(s, &flag.name)),
+            name: flag.name,
+            on: flag.on,
+        })
+        .collect())
+}
+
+/// Key signals of every service Prometheus has data for, or why there are none.
+async fn key_signals(
+    project: &crate::compose::Project,
+) -> Result<BTreeMap<String, KeySignals>, String> {
+    let Some(url) = Endpoints::of(project).prometheus else {
+        return Err("signals: the stack has no published Prometheus".to_string());
+    };
+    let prometheus =
+        Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| format!("signals: {e}"))?;
+    KeySignals::read_all(&prometheus, Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("signals: {e}"))
 }
 
 async fn row(
@@ -152,6 +223,22 @@ pub fn render_table(status: &StackStatus) -> String {
             s.url.as_deref().unwrap_or("-")
         ));
     }
+    for flag in &status.flags {
+        let acts = flag
+            .service_reports
+            .map_or("-", |on| if on { "on" } else { "off" });
+        let on = if flag.on { "on" } else { "off" };
+        out.push_str(&format!(
+            "flag {}: {on} (service acts on: {acts})\n",
+            flag.name
+        ));
+    }
+    for (service, s) in &status.signals {
+        out.push_str(&format!("signals {service}: {}\n", render_signals(s)));
+    }
+    for note in &status.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     let verdict = if status.healthy {
         "all running and healthy"
     } else {
@@ -159,6 +246,32 @@ pub fn render_table(status: &StackStatus) -> String {
     };
     out.push_str(&format!("project {}: {verdict}\n", status.project));
     out
+}
+
+/// Key signals in one line; only what Prometheus had data for.
+pub fn render_signals(s: &KeySignals) -> String {
+    let mut parts = Vec::new();
+    let mut push = |label: &str, value: Option<f64>, show: &dyn Fn(f64) -> String| {
+        if let Some(v) = value {
+            parts.push(format!("{label} {}", show(v)));
+        }
+    };
+    push("rate", s.request_rate, &|v| format!("{v:.1}/s"));
+    push("errors", s.error_ratio, &|v| format!("{:.1}%", v * 100.0));
+    push("p50", s.p50_ms, &|v| format!("{v:.1} ms"));
+    push("p95", s.p95_ms, &|v| format!("{v:.1} ms"));
+    push("p99", s.p99_ms, &|v| format!("{v:.1} ms"));
+    push("p99.9", s.p999_ms, &|v| format!("{v:.1} ms"));
+    push("cache hits", s.cache_hit_ratio, &|v| {
+        format!("{:.0}%", v * 100.0)
+    });
+    push("memory", s.memory_bytes, &|v| human_bytes(v as u64));
+    push("cpu", s.cpu_percent, &|v| format!("{v:.1}%"));
+    if parts.is_empty() {
+        "no data yet".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -199,10 +312,23 @@ mod tests {
             memory_bytes: None,
             ..row("grafana", "missing", "none")
         };
+        let signals = KeySignals {
+            request_rate: Some(0.5),
+            p95_ms: Some(180.0),
+            cache_hit_ratio: Some(0.5),
+            ..KeySignals::default()
+        };
         let status = StackStatus {
             project: "demo".into(),
             healthy: false,
             services: vec![prometheus, recommendation, load, missing],
+            flags: vec![FlagStatus {
+                name: "recommendationCacheFailure".into(),
+                on: true,
+                service_reports: Some(true),
+            }],
+            signals: BTreeMap::from([("recommendation".to_string(), signals)]),
+            notes: vec!["signals: Prometheus at http://127.0.0.1:9090 answered slowly".into()],
         };
         insta::assert_snapshot!(render_table(&status), @r"
         SERVICE          STATE        HEALTH     RESTARTS  OOM                MEMORY  URL
@@ -210,6 +336,9 @@ mod tests {
         recommendation   restarting   starting          3    3         - / 300.0 MiB  -
         load-generator   exited(137)  none              0    0         - / 300.0 MiB  -
         grafana          missing      none              0    0                     -  -
+        flag recommendationCacheFailure: on (service acts on: on)
+        signals recommendation: rate 0.5/s, p95 180.0 ms, cache hits 50%
+        note: signals: Prometheus at http://127.0.0.1:9090 answered slowly
         project demo: NOT all running and healthy
         ");
         assert!(!status.services[1].is_ok());

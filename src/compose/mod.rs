@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(recommendation.restart, RestartPolicy::UnlessStopped);
         assert_eq!(recommendation.healthcheck.as_ref().unwrap().test[0], "CMD");
         let load_generator = project.service("load-generator").unwrap();
-        assert_eq!(load_generator.environment["LOAD_GENERATOR_RATE"], "20");
+        assert_eq!(load_generator.environment["LOAD_GENERATOR_RATE"], "0.5");
     }
 
     #[test]

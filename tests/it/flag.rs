@@ -38,7 +38,8 @@ fn enable_is_confirmed_and_the_leak_grows_then_disable_is_confirmed() {
     if !engine_available() {
         return;
     }
-    let demo = Demo::offline("flag-toggle");
+    // Faster than the default load, so the growth shows within the test's bound.
+    let demo = Demo::offline("flag-toggle").env("LOAD_GENERATOR_RATE", "5");
     up(&demo, &["recommendation", "load-generator"]);
     assert_eq!(reported_on(&demo), (false, false));
     let (idle, _) = recommendation_memory(&demo);

@@ -140,9 +140,15 @@ async fn key_signals(
     };
     let prometheus =
         Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| format!("signals: {e}"))?;
-    KeySignals::read_all(&prometheus, Duration::from_secs(60))
+    let signals = KeySignals::read_all(&prometheus, Duration::from_secs(60))
         .await
-        .map_err(|e| format!("signals: {e}"))
+        .map_err(|e| format!("signals: {e}"))?;
+    if signals.is_empty() {
+        return Err(format!(
+            "signals: Prometheus at {url} holds no data of the last minute yet (the collector exports it)"
+        ));
+    }
+    Ok(signals)
 }
 
 async fn row(

@@ -22,7 +22,7 @@ usage: load-generator [--state | --healthcheck]
   --state         print the running generator's /state JSON (from 127.0.0.1:$ADMIN_PORT)
   --healthcheck   exit 0 iff the running generator's heartbeat is fresh
 
-environment: RECOMMENDATION_ADDR (recommendation:9001), LOAD_GENERATOR_RATE (1),
+environment: RECOMMENDATION_ADDR (recommendation:9001), LOAD_GENERATOR_RATE (0.5),
 LOAD_GENERATOR_TIMEOUT_SECONDS (10), ADMIN_PORT (9003), LOAD_GENERATOR_SEED,
 OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (frontend), OTEL_RESOURCE_ATTRIBUTES";
 

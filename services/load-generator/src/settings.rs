@@ -6,7 +6,7 @@ use std::time::Duration;
 pub const DEFAULT_TARGET: &str = "recommendation:9001";
 /// Requests per second unless `LOAD_GENERATOR_RATE` says otherwise; chosen with the service's
 /// default memory limit so that, with the leak on, an OOM kill comes every 2–5 minutes.
-pub const DEFAULT_RATE: f64 = 1.0;
+pub const DEFAULT_RATE: f64 = 0.5;
 /// The admin endpoint's port (container-internal; read by `--state` and `--healthcheck`).
 pub const DEFAULT_ADMIN_PORT: u16 = 9003;
 /// A call slower than this is abandoned and counted as an error.

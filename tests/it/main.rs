@@ -1,6 +1,8 @@
 //! The one integration-test binary: drives the real `demo` binary and the real Docker engine.
 mod cli;
+mod faults;
 mod flag;
+mod leak;
 mod lifecycle;
 mod pipeline;
 mod support;

@@ -97,6 +97,9 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
         RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
         RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
     };
+    let memory_limit = service
+        .mem_limit
+        .map(|b| i64::try_from(b).unwrap_or(i64::MAX));
     let env = service
         .environment
         .iter()
@@ -116,9 +119,10 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
             port_bindings: Some(bindings),
             mounts: Some(mounts),
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
-            memory: service
-                .mem_limit
-                .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            memory: memory_limit,
+            // No swap beyond the limit: on a host with swap the leak would otherwise page
+            // instead of being OOM-killed when the limit says so.
+            memory_swap: memory_limit,
             readonly_rootfs: Some(service.read_only),
             restart_policy: Some(EnginePolicy {
                 name: Some(restart),
@@ -215,6 +219,7 @@ mod tests {
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(binding.host_port.as_deref(), Some("19090"));
         assert_eq!(host.memory, Some(300 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory, "no swap beyond the limit");
         assert_eq!(host.network_mode.as_deref(), Some("p_default"));
         assert_ne!(host.privileged, Some(true));
         let labels = body.labels.as_ref().unwrap();

@@ -13,6 +13,7 @@ use load_generator::traffic::Traffic;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use service_common::admin_http;
+use service_common::cli::{self, Invocation};
 use service_common::otlp::{Signals, Telemetry, configured_endpoint};
 
 const USAGE: &str = "\
@@ -28,21 +29,21 @@ OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (frontend), OTEL_RESOURCE_ATTRIBU
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(1);
 
+const PROGRAM: &str = "load-generator";
+
 fn main() -> ExitCode {
+    let invocation = match cli::invocation(PROGRAM, USAGE, env!("CARGO_PKG_VERSION")) {
+        Ok(invocation) => invocation,
+        Err(code) => return code,
+    };
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
-    match std::env::args().nth(1).as_deref() {
-        None => run(settings),
-        Some("--state") => match admin_http::get(settings.admin_port, "/state", ADMIN_TIMEOUT) {
-            Ok(body) => {
-                println!("{body}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(&error),
-        },
-        Some("--healthcheck") => {
+    match invocation {
+        Invocation::Run => run(settings),
+        Invocation::State => cli::print_state(PROGRAM, settings.admin_port, ADMIN_TIMEOUT),
+        Invocation::Healthcheck => {
             match admin_http::get(settings.admin_port, "/state", ADMIN_TIMEOUT)
                 .and_then(|body| judge(&body))
             {
@@ -50,24 +51,11 @@ fn main() -> ExitCode {
                 Err(error) => fail(&error),
             }
         }
-        Some("--help" | "-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some("--version" | "-V") => {
-            println!("load-generator {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("load-generator: unknown argument {other:?}\n{USAGE}");
-            ExitCode::from(2)
-        }
     }
 }
 
 fn fail(error: &str) -> ExitCode {
-    eprintln!("load-generator: {error}");
-    ExitCode::FAILURE
+    cli::fail(PROGRAM, error)
 }
 
 #[tokio::main]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use service_common::env::{parse, parse_or};
+
 /// Upstream's `RECOMMENDATION_ADDR` in its `.env`.
 pub const DEFAULT_TARGET: &str = "recommendation:9001";
 /// Requests per second unless `LOAD_GENERATOR_RATE` says otherwise; chosen with the service's
@@ -63,21 +65,6 @@ impl Settings {
                 .transpose()?,
         })
     }
-}
-
-fn parse_or<T: std::str::FromStr>(
-    value: Option<String>,
-    name: &str,
-    default: T,
-) -> Result<T, String> {
-    value.map_or(Ok(default), |value| parse(&value, name))
-}
-
-fn parse<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name}={value:?} is not a valid value"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use recommendation::healthcheck;
 use recommendation::server::{BoundServer, termination};
 use recommendation::settings::Settings;
+use service_common::cli::{self, Invocation};
 use service_common::otlp::{Signals, Telemetry, configured_endpoint};
 
 const USAGE: &str = "\
@@ -21,48 +22,29 @@ environment: RECOMMENDATION_PORT (9001), ADMIN_PORT (9002), FLAGD_FILE
 RECOMMENDATION_SEED, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (recommendation),
 OTEL_RESOURCE_ATTRIBUTES";
 
+const PROGRAM: &str = "recommendation";
+
 fn main() -> ExitCode {
+    let invocation = match cli::invocation(PROGRAM, USAGE, env!("CARGO_PKG_VERSION")) {
+        Ok(invocation) => invocation,
+        Err(code) => return code,
+    };
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
-    match std::env::args().nth(1).as_deref() {
-        None => serve(settings),
-        Some("--state") => {
-            match service_common::admin_http::get(
-                settings.admin_port,
-                "/state",
-                Duration::from_secs(3),
-            ) {
-                Ok(body) => {
-                    println!("{body}");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => fail(&error),
-            }
-        }
-        Some("--healthcheck") => match healthcheck::check(settings.grpc_port) {
+    match invocation {
+        Invocation::Run => serve(settings),
+        Invocation::State => cli::print_state(PROGRAM, settings.admin_port, Duration::from_secs(3)),
+        Invocation::Healthcheck => match healthcheck::check(settings.grpc_port) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(&error),
         },
-        Some("--help" | "-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some("--version" | "-V") => {
-            println!("recommendation {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("recommendation: unknown argument {other:?}\n{USAGE}");
-            ExitCode::from(2)
-        }
     }
 }
 
 fn fail(error: &str) -> ExitCode {
-    eprintln!("recommendation: {error}");
-    ExitCode::FAILURE
+    cli::fail(PROGRAM, error)
 }
 
 #[tokio::main]

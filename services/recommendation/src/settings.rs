@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use service_common::env::{parse, parse_or};
+
 use crate::flags::DEFAULT_FLAG_FILE;
 
 /// Upstream's `RECOMMENDATION_PORT` in its `.env`.
@@ -48,21 +50,6 @@ impl Settings {
                 .transpose()?,
         })
     }
-}
-
-fn parse_or<T: std::str::FromStr>(
-    value: Option<String>,
-    name: &str,
-    default: T,
-) -> Result<T, String> {
-    value.map_or(Ok(default), |value| parse(&value, name))
-}
-
-fn parse<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name}={value:?} is not a valid value"))
 }
 
 #[cfg(test)]

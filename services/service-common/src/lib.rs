@@ -2,5 +2,7 @@
 //! the tiny loopback HTTP endpoint behind `--state` and `--healthcheck`.
 
 pub mod admin_http;
+pub mod cli;
+pub mod env;
 pub mod grpc_propagation;
 pub mod otlp;

@@ -24,6 +24,9 @@ pub enum Error {
     /// Something typed on the command line is wrong; the message says what to type instead.
     #[error("{0}")]
     Usage(String),
+    /// The process itself could not get going (no async runtime); not the user's doing.
+    #[error("{0}")]
+    Internal(String),
     /// Ctrl-C; the message says what was left as it was.
     #[error("interrupted: {0}")]
     Interrupted(String),

@@ -3,6 +3,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod diagnose;
 pub mod engine;
 pub mod error;
 pub mod flags;
@@ -26,6 +27,6 @@ pub fn run() -> Result<ExitCode, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(commands::run(cli))
 }

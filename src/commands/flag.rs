@@ -133,7 +133,7 @@ pub async fn run(ctx: &Context, args: FlagArgs) -> Result<ExitCode, Error> {
         } => {
             set(ctx, &engine, &project, &name, true, confirm_timeout).await?;
             if !warmup.is_zero() {
-                watch_warmup(ctx, &engine, &project, warmup, interval).await?;
+                watch_warmup(&engine, &project, warmup, interval).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -275,7 +275,6 @@ async fn set(
 
 /// Samples the flag's service until `total` has passed or Ctrl-C, which ends only the watch.
 async fn watch_warmup(
-    ctx: &Context,
     engine: &Engine,
     project: &Project,
     total: Duration,
@@ -357,7 +356,6 @@ async fn watch_warmup(
             "the warm-up watch stopped; the stack and the flag stay as they are".to_string(),
         ));
     }
-    let _ = ctx;
     Ok(())
 }
 

@@ -155,11 +155,9 @@ async fn bring_up(
                 Condition::ServiceHealthy => matches!(phase, Phase::Ready(_)),
             })
             .await
-            .map(|phase| phase.clone());
-        // A dependency that failed reports its own error; this one just stops.
-        let Ok(phase) = phase else {
-            return Err(Error::Interrupted(String::new()));
-        };
+            .map(|phase| phase.clone())
+            // `converge` holds every sender until all services are done: never closed here.
+            .expect("the dependency's sender outlives its dependents");
         if dependency.condition == Condition::ServiceCompletedSuccessfully
             && let Phase::Started(id) | Phase::Ready(id) = phase
         {

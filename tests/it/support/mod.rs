@@ -252,3 +252,19 @@ impl Run {
             .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
     }
 }
+
+/// Sends SIGINT to `pid`, as Ctrl-C in a terminal would to the foreground process.
+pub fn sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -INT {pid} failed");
+}
+
+/// `docker inspect` of one object, as JSON (the first element of the engine's array).
+pub fn inspect(id: &str) -> serde_json::Value {
+    let out = docker(&["inspect", id]);
+    let mut all: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+    all[0].take()
+}

@@ -51,6 +51,7 @@ pub async fn build(
             }
         }
     }
+    engine.prune_our_dangling_images().await?;
     Ok(out)
 }
 

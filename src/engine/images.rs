@@ -114,3 +114,31 @@ impl Engine {
             })
     }
 }
+
+impl Engine {
+    /// Removes the untagged images `demo` built (a rebuilt tag leaves its previous image
+    /// behind); images a container still uses are kept by the engine. Selected by our label, so
+    /// nobody else's image is touched. Returns how many image layers went.
+    pub async fn prune_our_dangling_images(&self) -> Result<usize, EngineError> {
+        use bollard::query_parameters::PruneImagesOptions;
+        let filters = HashMap::from([
+            ("dangling".to_string(), vec!["true".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!(
+                    "{}={}",
+                    crate::labels::CREATED_BY,
+                    crate::labels::CREATOR
+                )],
+            ),
+        ]);
+        let pruned = self
+            .docker
+            .prune_images(Some(PruneImagesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| EngineError::api("remove the images demo built before", e))?;
+        Ok(pruned.images_deleted.map_or(0, |deleted| deleted.len()))
+    }
+}

@@ -37,6 +37,9 @@ pub const CREATOR: &str = "demo";
 
 /// Optional user label on a service: the URL `up` and `status` print for it.
 pub const URL: &str = "dev.demo.url";
+/// Optional user label on a service without a Docker health check: a URL that answers 2xx
+/// once it is ready, which `up` polls from this host (local engines only).
+pub const READY_URL: &str = "dev.demo.ready-url";
 
 /// Engine filters selecting every object of `project` that `demo` created.
 pub fn project_filter(project: &str) -> HashMap<String, Vec<String>> {

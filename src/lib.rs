@@ -11,6 +11,7 @@ pub mod images;
 pub mod labels;
 pub mod plan;
 pub mod progress;
+pub mod readiness;
 pub mod signals;
 pub mod warmup;
 

@@ -17,7 +17,9 @@ use crate::compose::{Condition, Mount, Project, Service};
 use crate::engine::{ContainerFacts, Engine, EngineError, ImageFacts, Observed, Readiness, spec};
 use crate::error::Error;
 use crate::images;
+use crate::labels;
 use crate::plan::{self, Action, Step};
+use crate::readiness;
 
 use super::Context;
 use super::status::service_url;
@@ -202,6 +204,19 @@ async fn bring_up(
     let facts = engine
         .wait_ready(&id, &service.name, readiness, timeout)
         .await?;
+    if let Some(url) = service.labels.get(labels::READY_URL)
+        && readiness::engine_is_local(engine.host())
+    {
+        task.stage(&format!("waiting for {url}"));
+        let left = timeout.saturating_sub(waited.elapsed());
+        readiness::wait_http(url, left).await.map_err(|last| {
+            Error::Engine(EngineError::NotReady {
+                service: service.name.clone(),
+                after: timeout,
+                last,
+            })
+        })?;
+    }
     sender.send_replace(Phase::Ready(id));
     let state = if facts.health == "healthy" {
         "healthy"

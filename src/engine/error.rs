@@ -58,6 +58,13 @@ pub enum EngineError {
         log_tail: String,
     },
 
+    #[error("service \"{service}\" was not ready after {}: {last}; raise --wait-timeout or check its logs", humantime::format_duration(*.after))]
+    NotReady {
+        service: String,
+        after: Duration,
+        last: String,
+    },
+
     #[error(
         "service \"{service}\" disappeared while demo waited for it; something else removed it"
     )]

@@ -254,3 +254,35 @@ fn an_unreachable_engine_is_one_line_and_exit_1() {
     );
     assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
 }
+
+#[test]
+fn a_ready_url_is_waited_for_and_a_wrong_one_fails_with_its_answer() {
+    if !engine_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  web:\n    image: ${PROMETHEUS_IMAGE}\n    ports: [\"127.0.0.1:${WEB_PORT}:9090\"]\n    \
+         labels:\n      dev.demo.ready-url: \"http://127.0.0.1:${WEB_PORT}${READY_PATH:-/-/ready}\"\n    mem_limit: 100m\n",
+    )
+    .unwrap();
+    let port = crate::support::free_port().to_string();
+    let demo = Demo::offline("ready-url").file(file).env("WEB_PORT", &port);
+    let up = demo.run(&["up"]).success();
+    assert!(
+        up.stderr()
+            .contains(&format!("web: waiting for http://127.0.0.1:{port}/-/ready")),
+        "{}",
+        up.stderr()
+    );
+    demo.run(&["down"]).success();
+
+    let wrong = Run(demo
+        .command(&["up", "--wait-timeout", "3s"])
+        .env("READY_PATH", "/nope")
+        .output()
+        .unwrap());
+    wrong.fails(1, &format!("service \"web\" was not ready after 3s: http://127.0.0.1:{port}/nope answered 404 Not Found"));
+}

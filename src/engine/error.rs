@@ -98,13 +98,25 @@ impl EngineError {
     }
 }
 
-/// The engine's own message where it sent one, bollard's otherwise.
+/// The engine's own message where it sent one; bollard's otherwise, followed by the causes it
+/// wraps (its "client error (SendRequest)" alone does not say that the connection closed).
 pub(crate) fn cause_of(err: &bollard::errors::Error) -> String {
     match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => {
             message.trim().to_string()
         }
-        other => other.to_string(),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let part = cause.to_string();
+                if !text.contains(&part) {
+                    text = format!("{text}: {part}");
+                }
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 

@@ -535,10 +535,12 @@ fn an_engine_that_hangs_up_at_once_is_one_line_and_exit_1_for_every_command() {
         vec!["flag", "list"],
     ] {
         let run = demo.run(&args);
-        let run = run.fails(
-            1,
-            &format!("cannot reach the Docker engine at {}", engine.host()),
-        );
+        let run = run
+            .fails(
+                1,
+                &format!("cannot reach the Docker engine at {}", engine.host()),
+            )
+            .fails(1, "connection closed");
         one_error_line(&run);
         assert_eq!(
             run.stderr().lines().count(),
@@ -571,7 +573,8 @@ fn up_through_a_hangup(test: &str, matches: fn(&str, &str) -> bool, after_answer
         "up never sent the request to cut:\n{}",
         run.stderr()
     );
-    let run = run.fails(1, "");
+    // The cause, not just bollard's "client error (SendRequest)".
+    let run = run.fails(1, "connection closed");
     one_error_line(&run);
     let left = demo.labelled_objects();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", run.stderr());

@@ -44,6 +44,8 @@ pub enum Command {
     Down(DownArgs),
     /// List feature flags, or turn one on or off and confirm the service acts on it.
     Flag(FlagArgs),
+    /// Name the leaking service from memory trends, OOM kills, span metrics and traces.
+    Diagnose(DiagnoseArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -112,6 +114,20 @@ pub struct StatusArgs {
     /// Services to show (default: all).
     pub services: Vec<String>,
     /// Print JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// How far back to read Prometheus, Jaeger and OOM kills (e.g. 5m, 15m).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub window: Duration,
+    /// The longest time to sample the containers' memory; stops sooner once the verdict is
+    /// confident (after 20s).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub sample: Duration,
+    /// Print JSON for scripts instead of the report.
     #[arg(long)]
     pub json: bool,
 }

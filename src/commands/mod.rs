@@ -1,5 +1,6 @@
 //! One file per subcommand; each a short script over `compose`, `engine`, `images` and `plan`.
 mod build;
+mod diagnose;
 mod down;
 mod flag;
 mod status;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Down(args) => down::run(&ctx, args).await,
         Command::Flag(args) => flag::run(&ctx, args).await,
+        Command::Diagnose(args) => diagnose::run(&ctx, args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "demo", &mut std::io::stdout());

@@ -95,17 +95,13 @@ impl SignalError {
     }
 }
 
-/// An error and its sources on one line (reqwest's own message is only the outermost layer,
-/// "error sending request"; the cause that helps, e.g. "Connection refused", is deeper).
+/// The most specific cause of a transport error: reqwest's own message is the outermost layer
+/// ("error sending request for url (…)"), the one that helps ("Connection refused") the
+/// innermost.
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = inner.source();
+    let mut innermost = error;
+    while let Some(inner) = innermost.source() {
+        innermost = inner;
     }
-    parts.join(": ")
+    innermost.to_string()
 }

@@ -461,7 +461,7 @@ pub mod query {
 
 /// The walkthrough's key signals for one service; `None` where Prometheus has no data (no
 /// traffic in the window, the collector not running, the flag off for the cache-hit ratio).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeySignals {
     /// Server spans per second.
     pub request_rate: Option<f64>,

@@ -1,0 +1,421 @@
+//! `demo diagnose [--window 5m] [--sample 60s] [--json]`: gathers memory, restarts and OOM
+//! kills from the engine, key signals from Prometheus, cache hits and misses from Jaeger and the
+//! service's own state, then prints what `diagnose::analyze` makes of them.
+//!
+//! The engine is sampled every [`SAMPLE_EVERY`] until the verdict is confident (after at least
+//! [`MIN_SAMPLE`]) or `--sample` has passed. Prometheus and Jaeger are read once, first, with
+//! short timeouts: one that does not answer is named in the report and the verdict goes on
+//! without it.
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures_util::future;
+
+use super::Context;
+use crate::cli::DiagnoseArgs;
+use crate::diagnose::trend::MemorySample;
+use crate::diagnose::verdict::Confidence;
+use crate::diagnose::{
+    self, AdminState, Diagnosis, Links, MetricsData, Observations, ServiceObservation, Source,
+};
+use crate::engine::{ContainerFacts, Engine};
+use crate::error::Error;
+use crate::signals::endpoints::Endpoints;
+use crate::signals::jaeger::{self, Jaeger, Trace, TraceQuery};
+use crate::signals::names;
+use crate::signals::prometheus::{self, KeySignals, Prometheus, query};
+
+/// One stats reading per container per tick. The engine's one-shot stats take about a second
+/// on cgroup v1 (it answers at its collector's next tick), so this is as often as it gives.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// A confident verdict is not accepted before this much sampling.
+const MIN_SAMPLE: Duration = Duration::from_secs(20);
+/// The service's own state is read every this many ticks: an exec costs more than stats and
+/// adds three events to the engine's short event log, where OOM kills are counted.
+const ADMIN_EVERY: u32 = 5;
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Traces asked of Jaeger per `app.cache_hit` value.
+const TRACE_LIMIT: usize = 200;
+/// Points of the Prometheus memory range over the window (the step is at least the 5 s scrape).
+const RANGE_POINTS: f64 = 120.0;
+
+pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
+    let project = ctx.load()?;
+    let engine = ctx.engine().await?;
+    let observed = engine.observe(&project.name).await?;
+    let mut containers: Vec<ContainerFacts> = observed.containers;
+    containers.sort_by(|a, b| a.service.cmp(&b.service));
+    if containers.is_empty() {
+        eprintln!(
+            "nothing to diagnose: project {} has no containers; start it with `demo up`",
+            project.name
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let endpoints = Endpoints::of(&project);
+    let window = args.window.max(Duration::from_secs(1));
+
+    let mut task = ctx.progress.task("diagnose");
+    task.stage("reading Prometheus and Jaeger");
+    let (prometheus, jaeger) = tokio::join!(
+        read_prometheus(endpoints.prometheus.as_deref(), window),
+        read_jaeger(endpoints.jaeger.as_deref(), window),
+    );
+    task.stage(&format!(
+        "sampling memory of {} containers every {}s for up to {}",
+        containers.len(),
+        SAMPLE_EVERY.as_secs(),
+        diagnose::report::duration(args.sample.as_secs_f64())
+    ));
+
+    let mut observations = Observations {
+        project: project.name.clone(),
+        window_s: window.as_secs_f64(),
+        sampled_s: 0.0,
+        services: Vec::new(),
+        prometheus,
+        jaeger,
+        admin: None,
+        links: Links {
+            grafana_dashboard: endpoints.grafana_dashboard.clone(),
+            jaeger: endpoints.jaeger.clone(),
+            prometheus: endpoints.prometheus.clone(),
+        },
+    };
+    let diagnosis = sample(&engine, &containers, args.sample, &mut observations, &task).await?;
+    task.finish(&format!(
+        "sampled for {}",
+        diagnose::report::duration(observations.sampled_s)
+    ));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diagnosis).expect("a diagnosis serializes")
+        );
+    } else {
+        print!("{}", diagnose::report::render(&diagnosis));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One container being watched.
+struct Watched {
+    facts: ContainerFacts,
+    restarts_at_start: i64,
+    samples: Vec<MemorySample>,
+    state: String,
+    restarts: i64,
+    oom_kills_total: u64,
+    oom_kills_in_window: u64,
+    /// Restarts seen while sampling with the engine's OOM flag set: OOM kills even when the
+    /// engine's event log (the last 256 events of the whole engine) has lost them.
+    oom_restarts: u64,
+}
+
+/// Samples until confident or out of time; each tick re-analyses everything gathered so far.
+async fn sample(
+    engine: &Engine,
+    containers: &[ContainerFacts],
+    longest: Duration,
+    obs: &mut Observations,
+    task: &crate::progress::Task,
+) -> Result<Diagnosis, Error> {
+    let started = Instant::now();
+    let window_start = crate::engine::unix_now().saturating_sub(longest_secs(obs.window_s));
+    let mut watched: Vec<Watched> = containers
+        .iter()
+        .map(|c| Watched {
+            facts: c.clone(),
+            restarts_at_start: c.restart_count,
+            samples: Vec::new(),
+            state: c.state.clone(),
+            restarts: c.restart_count,
+            oom_kills_total: 0,
+            oom_kills_in_window: 0,
+            oom_restarts: 0,
+        })
+        .collect();
+    let admin_container = containers
+        .iter()
+        .find(|c| c.service == names::SERVICE_RECOMMENDATION)
+        .map(|c| c.id.clone());
+    let mut admin = admin_container.as_ref().map(|_| AdminState {
+        service: names::SERVICE_RECOMMENDATION.to_string(),
+        cache_enabled: None,
+        cached_ids: Vec::new(),
+        failed_reads: 0,
+        last_error: None,
+    });
+    let min = MIN_SAMPLE.min(longest);
+    let mut tick = 0u32;
+    loop {
+        let tick_started = Instant::now();
+        let readings = future::join_all(
+            watched
+                .iter()
+                .map(|w| read_container(engine, &w.facts, started, window_start)),
+        )
+        .await;
+        for (w, reading) in watched.iter_mut().zip(readings) {
+            w.state = reading.state;
+            if let Some(restarts) = reading.restarts {
+                if restarts > w.restarts && reading.oom_flag {
+                    w.oom_restarts += (restarts - w.restarts) as u64;
+                }
+                w.restarts = restarts;
+            }
+            if let Some(oom) = reading.oom_kills_in_window {
+                w.oom_kills_in_window = w.oom_kills_in_window.max(oom);
+            }
+            if let Some(total) = reading.oom_kills_total {
+                w.oom_kills_total = w.oom_kills_total.max(total);
+            }
+            w.samples.push(MemorySample {
+                t: reading.t,
+                bytes: reading.bytes,
+                restarts: w.restarts,
+            });
+        }
+        if tick.is_multiple_of(ADMIN_EVERY)
+            && let (Some(id), Some(state)) = (&admin_container, admin.as_mut())
+        {
+            read_admin(engine, id, state, started).await;
+        }
+        tick += 1;
+
+        obs.sampled_s = started.elapsed().as_secs_f64();
+        obs.services = watched.iter().map(observation).collect();
+        obs.admin = admin.clone();
+        let diagnosis = diagnose::analyze(obs);
+        task.detail(&progress_line(&diagnosis, started.elapsed(), longest));
+        let elapsed = started.elapsed();
+        let confident = diagnosis.verdict.confidence == Confidence::High;
+        if elapsed >= longest || (confident && elapsed >= min) {
+            return Ok(diagnosis);
+        }
+        let next = SAMPLE_EVERY.saturating_sub(tick_started.elapsed());
+        tokio::time::sleep(next.min(longest.saturating_sub(elapsed))).await;
+    }
+}
+
+fn longest_secs(window_s: f64) -> u64 {
+    window_s.ceil() as u64
+}
+
+fn observation(w: &Watched) -> ServiceObservation {
+    ServiceObservation {
+        service: w.facts.service.clone(),
+        container: Some(w.facts.name.clone()),
+        state: w.state.clone(),
+        memory_limit: w.facts.memory_limit.map(|l| l as f64),
+        samples: w.samples.clone(),
+        restarts_total: w.restarts,
+        restarts_during_sampling: w.restarts - w.restarts_at_start,
+        oom_kills_total: w.oom_kills_total.max(w.oom_restarts),
+        oom_kills_in_window: w.oom_kills_in_window.max(w.oom_restarts),
+    }
+}
+
+/// One tick's reading of one container; engine hiccups leave a gap rather than end the run.
+struct Reading {
+    t: f64,
+    state: String,
+    restarts: Option<i64>,
+    bytes: Option<f64>,
+    oom_kills_in_window: Option<u64>,
+    oom_kills_total: Option<u64>,
+    /// The engine's `OOMKilled`: the last exit was an OOM kill (it stays set after a restart).
+    oom_flag: bool,
+}
+
+async fn read_container(
+    engine: &Engine,
+    facts: &ContainerFacts,
+    started: Instant,
+    window_start: u64,
+) -> Reading {
+    let now = crate::engine::unix_now();
+    let ooms = async {
+        let in_window = engine.oom_events(&facts.id, window_start, now).await.ok();
+        let total = engine.oom_events(&facts.id, 0, now).await.ok();
+        (in_window, total)
+    };
+    let stats = async {
+        let inspected = engine.inspect(&facts.id).await.ok().flatten();
+        let bytes = match &inspected {
+            Some(f) if f.is_running() => engine
+                .memory(&facts.id)
+                .await
+                .ok()
+                .flatten()
+                .map(|m| m.bytes as f64),
+            _ => None,
+        };
+        (inspected, bytes, started.elapsed().as_secs_f64())
+    };
+    let ((in_window, total), (inspected, bytes, t)) = tokio::join!(ooms, stats);
+    // The engine's flag says the last exit was an OOM kill even when the event is gone.
+    let flagged = inspected.as_ref().is_some_and(|f| f.oom_killed);
+    Reading {
+        t,
+        state: inspected
+            .as_ref()
+            .map_or_else(|| "missing".to_string(), |f| f.state.clone()),
+        restarts: inspected.as_ref().map(|f| f.restart_count),
+        bytes,
+        oom_kills_in_window: in_window,
+        oom_kills_total: total.map(|n| n.max(u64::from(flagged))),
+        oom_flag: flagged,
+    }
+}
+
+/// `/recommendation --state` inside the container: the cache switch and its list's size.
+async fn read_admin(engine: &Engine, id: &str, state: &mut AdminState, started: Instant) {
+    let command = ["/recommendation", "--state"];
+    let answer = tokio::time::timeout(ADMIN_TIMEOUT, engine.exec(id, &command)).await;
+    let parsed = match answer {
+        Err(_) => Err(format!("no answer within {}s", ADMIN_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok((0, stdout))) => serde_json::from_str::<serde_json::Value>(stdout.trim())
+            .map_err(|e| format!("not JSON ({e})")),
+        Ok(Ok((code, _))) => Err(format!("exited with {code} (is the service running?)")),
+    };
+    let ids = parsed.and_then(|json| {
+        let ids = json["cached_ids"]
+            .as_u64()
+            .ok_or_else(|| "no cached_ids in the answer".to_string())?;
+        Ok((json["cache_enabled"].as_bool(), ids))
+    });
+    match ids {
+        Ok((enabled, ids)) => {
+            state.cache_enabled = enabled.or(state.cache_enabled);
+            state
+                .cached_ids
+                .push((started.elapsed().as_secs_f64(), ids));
+            state.last_error = None;
+        }
+        Err(e) => {
+            state.failed_reads += 1;
+            state.last_error = Some(e);
+        }
+    }
+}
+
+/// The live line on a terminal: time left and the current lead.
+fn progress_line(d: &Diagnosis, elapsed: Duration, longest: Duration) -> String {
+    let lead = match (&d.verdict.service, d.fastest_growing.as_ref()) {
+        (Some(s), _) => {
+            format!("suspect {s} ({:?} confidence)", d.verdict.confidence).to_lowercase()
+        }
+        (None, Some(f)) => format!(
+            "fastest growth {} {}",
+            f.service,
+            diagnose::report::rate(f.slope_bytes_per_s)
+        ),
+        (None, None) => "no growth so far".to_string(),
+    };
+    format!(
+        "sampling {}/{}: {lead}",
+        diagnose::report::duration(elapsed.as_secs_f64()),
+        diagnose::report::duration(longest.as_secs_f64())
+    )
+}
+
+/// Key signals over the window, process memory as a range, and the cache-hit/miss p95.
+async fn read_prometheus(url: Option<&str>, window: Duration) -> Source<MetricsData> {
+    let Some(url) = url else {
+        return Source::Absent {
+            reason: "the compose file has no prometheus service".to_string(),
+        };
+    };
+    let failed = |e: crate::signals::SignalError| Source::Failed {
+        url: url.to_string(),
+        reason: e.to_string(),
+    };
+    let client = match Prometheus::new(url, prometheus::DEFAULT_TIMEOUT) {
+        Ok(client) => client,
+        Err(e) => return failed(e),
+    };
+    let end = prometheus::unix_now();
+    let step = (window.as_secs_f64() / RANGE_POINTS).max(5.0);
+    let cache_query =
+        query::cache_latency_quantile(Some(names::SERVICE_RECOMMENDATION), 0.95, window);
+    let memory_query = query::memory_bytes(None);
+    let answers = tokio::try_join!(
+        KeySignals::read_all(&client, window),
+        client.range(
+            &memory_query,
+            end - window.as_secs_f64(),
+            end,
+            Duration::from_secs_f64(step)
+        ),
+        client.instant(&cache_query),
+    );
+    let (signals, memory, cache) = match answers {
+        Ok(answers) => answers,
+        Err(e) => return failed(e),
+    };
+    let memory: BTreeMap<String, Vec<(f64, f64)>> = memory
+        .into_iter()
+        .filter_map(|series| {
+            series
+                .labels
+                .get(names::LABEL_SERVICE_NAME)
+                .cloned()
+                .map(|name| (name, series.points))
+        })
+        .collect();
+    let cache_p95_ms = cache
+        .iter()
+        .filter(|s| !s.value.is_nan())
+        .filter_map(|s| {
+            s.labels
+                .get(names::LABEL_APP_CACHE_HIT)
+                .map(|hit| (hit.clone(), s.value))
+        })
+        .collect();
+    Source::Read {
+        url: url.to_string(),
+        data: MetricsData {
+            signals,
+            memory,
+            step_s: step,
+            cache_p95_ms,
+        },
+    }
+}
+
+/// The recommendation service's traces with `app.cache_hit=true` and `=false`.
+async fn read_jaeger(url: Option<&str>, window: Duration) -> Source<Vec<Trace>> {
+    let Some(url) = url else {
+        return Source::Absent {
+            reason: "the compose file has no jaeger service".to_string(),
+        };
+    };
+    let failed = |e: crate::signals::SignalError| Source::Failed {
+        url: url.to_string(),
+        reason: e.to_string(),
+    };
+    let client = match Jaeger::new(url, jaeger::DEFAULT_TIMEOUT) {
+        Ok(client) => client,
+        Err(e) => return failed(e),
+    };
+    let search = |hit: &str| {
+        TraceQuery::new(names::SERVICE_RECOMMENDATION)
+            .tag(diagnose::traces::ATTR_CACHE_HIT, hit)
+            .limit(TRACE_LIMIT)
+            .lookback(window)
+    };
+    let (hits, misses) = (search("true"), search("false"));
+    match tokio::try_join!(client.find_traces(&hits), client.find_traces(&misses)) {
+        Ok((mut hits, misses)) => {
+            hits.extend(misses);
+            Source::Read {
+                url: url.to_string(),
+                data: hits,
+            }
+        }
+        Err(e) => failed(e),
+    }
+}

@@ -1,0 +1,275 @@
+//! The signs that one service leaks, each with numbers and a weight toward confidence.
+//!
+//! Weights: OOM kills in the window (2 for two or more, else 1); a clear climb in the engine's
+//! stats (2; a noisy one 1); a clear climb in Prometheus's process memory (1); the service's
+//! own product list only growing while sampled (2) and holding far more ids than any catalog
+//! (1); cache misses much slower than hits in traces (1). Context lines (latency, the largest
+//! `app.products.count`) weigh nothing. A leak in the recommendation service grows its list
+//! geometrically, so for its first minutes the list is the only visible sign: memory follows
+//! later (services/README.md measures flat memory for the first ~80 % of a cycle).
+use super::verdict::{self, Growth, Sign};
+use super::{AdminState, CacheFindings, ServiceFindings, report};
+use crate::signals::names;
+
+/// Reads of the list that must all agree before its growth counts.
+pub const LIST_READS: usize = 3;
+/// Growth between the first and the last read that counts as the list growing.
+pub const LIST_GROWTH: f64 = 1.5;
+
+/// Whether `admin`'s product list only grew across its reads, by at least [`LIST_GROWTH`].
+pub fn list_grows(admin: &AdminState) -> bool {
+    let ids: Vec<u64> = admin.cached_ids.iter().map(|(_, n)| *n).collect();
+    ids.len() >= LIST_READS
+        && ids.windows(2).all(|w| w[1] >= w[0])
+        && match (ids.first(), ids.last()) {
+            (Some(&first), Some(&last)) => last as f64 >= (first.max(1) as f64) * LIST_GROWTH,
+            _ => false,
+        }
+}
+
+/// The largest list size read.
+pub fn list_max(admin: &AdminState) -> Option<u64> {
+    admin.cached_ids.iter().map(|(_, n)| *n).max()
+}
+
+/// The signs that `service` leaks, strongest first.
+pub fn signs(
+    service: &ServiceFindings,
+    cache: &CacheFindings,
+    admin: Option<&AdminState>,
+    window: &str,
+) -> Vec<Sign> {
+    let mut signs = Vec::new();
+    oom(service, window, &mut signs);
+    memory(service, &mut signs);
+    if let Some(admin) = admin.filter(|a| a.service == service.service) {
+        list(admin, &mut signs);
+        if list_grows(admin)
+            && service.memory.engine_growth < Growth::Weak
+            && let Some(fit) = service.memory.engine
+        {
+            signs.push(Sign {
+                weight: 0,
+                name: "memory not up yet".to_string(),
+                detail: format!(
+                    "memory not visibly up yet ({} in engine stats): the list's entries are small, memory follows as it keeps growing",
+                    report::rate(fit.slope)
+                ),
+            });
+        }
+    }
+    if service.service == names::SERVICE_RECOMMENDATION {
+        cache_signs(cache, &mut signs);
+    }
+    if let Some(s) = &service.signals
+        && let (Some(p50), Some(p99)) = (s.p50_ms, s.p99_ms)
+    {
+        signs.push(Sign {
+            weight: 0,
+            name: "latency".to_string(),
+            detail: format!(
+                "server latency p50 {}, p95 {}, p99 {}, p99.9 {}",
+                report::ms(p50),
+                s.p95_ms.map_or("-".into(), report::ms),
+                report::ms(p99),
+                s.p999_ms.map_or("-".into(), report::ms),
+            ),
+        });
+    }
+    signs.sort_by_key(|s| std::cmp::Reverse(s.weight));
+    signs
+}
+
+fn oom(service: &ServiceFindings, window: &str, signs: &mut Vec<Sign>) {
+    let oom = service.oom_kills_in_window;
+    if oom == 0 {
+        return;
+    }
+    let limit = service
+        .memory
+        .limit_bytes
+        .map(|l| format!(" at its {} limit", report::bytes(l)))
+        .unwrap_or_default();
+    signs.push(Sign {
+        weight: if oom >= 2 { 2 } else { 1 },
+        name: "OOM kills in the window".to_string(),
+        detail: format!(
+            "{oom} OOM kill{}{limit} in the last {window} ({} restart{} while sampled, {} in all)",
+            plural(oom),
+            service.restarts_during_sampling,
+            plural(service.restarts_during_sampling.unsigned_abs()),
+            service.restarts_total,
+        ),
+    });
+}
+
+fn memory(service: &ServiceFindings, signs: &mut Vec<Sign>) {
+    let m = &service.memory;
+    for (source, fit, growth, clear_weight) in [
+        ("engine stats", m.engine, m.engine_growth, 2),
+        (
+            "Prometheus process_memory_usage_bytes",
+            m.prometheus,
+            m.prometheus_growth,
+            1,
+        ),
+    ] {
+        let Some(fit) = fit else { continue };
+        let weight = match growth {
+            Growth::Clear => clear_weight,
+            Growth::Weak => 1,
+            _ => continue,
+        };
+        let lives = if fit.segments > 1 {
+            format!(" in {} lives between restarts", fit.segments)
+        } else {
+            String::new()
+        };
+        signs.push(Sign {
+            weight,
+            name: format!(
+                "{} climb in {source}",
+                if growth == Growth::Clear {
+                    "a clear"
+                } else {
+                    "a noisy"
+                }
+            ),
+            detail: format!(
+                "memory {} ({source}): R² {} over {} points{lives}, rising in {} of {} steps",
+                report::rate(fit.slope),
+                fit.r2.map_or("-".to_string(), |r| format!("{r:.2}")),
+                fit.points,
+                fit.rising_steps,
+                fit.steps
+            ),
+        });
+    }
+}
+
+fn list(admin: &AdminState, signs: &mut Vec<Sign>) {
+    let on = admin.cache_enabled == Some(true);
+    let reads: Vec<u64> = admin.cached_ids.iter().map(|(_, n)| *n).collect();
+    if on && list_grows(admin) {
+        let (first, last) = (reads[0], reads[reads.len() - 1]);
+        let span = admin.cached_ids[reads.len() - 1].0 - admin.cached_ids[0].0;
+        signs.push(Sign {
+            weight: 2,
+            name: "its own product list only growing".to_string(),
+            detail: format!(
+                "its own state: cache on, the product list grew {} → {} ids in {} ({} reads, never shrinking)",
+                report::count(first as f64),
+                report::count(last as f64),
+                report::duration(span),
+                reads.len()
+            ),
+        });
+    }
+    if on && let Some(max) = list_max(admin).filter(|n| *n >= verdict::LARGE_LIST) {
+        signs.push(Sign {
+            weight: 1,
+            name: "a list far beyond any catalog".to_string(),
+            detail: format!(
+                "its own state: {} cached product ids (duplicates of a catalog of tens)",
+                report::count(max as f64)
+            ),
+        });
+    }
+}
+
+fn cache_signs(cache: &CacheFindings, signs: &mut Vec<Sign>) {
+    if let Some(t) = &cache.traces {
+        if let (Some(hit), Some(miss), Some(slowdown)) = (&t.hit, &t.miss, t.slowdown) {
+            signs.push(Sign {
+                weight: u32::from(slowdown >= verdict::SLOWDOWN_SIGN),
+                name: "slow cache misses in traces".to_string(),
+                detail: format!(
+                    "cache-miss {} spans {} than hits (median {} vs {}; p99 {} vs {}; {} traces)",
+                    t.span_name,
+                    report::ratio(slowdown),
+                    report::ms(miss.p50_ms),
+                    report::ms(hit.p50_ms),
+                    report::ms(miss.p99_ms),
+                    report::ms(hit.p99_ms),
+                    t.traces
+                ),
+            });
+        }
+        if let Some(count) = t.max_products_count {
+            signs.push(Sign {
+                weight: 0,
+                name: "large product lists".to_string(),
+                detail: format!(
+                    "traces: app.products.count up to {}",
+                    report::count(count as f64)
+                ),
+            });
+        }
+    }
+    if let (Some(hit), Some(miss)) = (cache.metrics_p95_hit_ms, cache.metrics_p95_miss_ms) {
+        signs.push(Sign {
+            weight: 0,
+            name: "span metrics".to_string(),
+            detail: format!(
+                "span metrics: get_product_list p95 {} on a miss vs {} on a hit{}",
+                report::ms(miss),
+                report::ms(hit),
+                cache
+                    .hit_ratio
+                    .map(|r| format!(", {} of calls hit the cache", report::percent(r)))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+}
+
+pub(crate) fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(on: bool, reads: &[u64]) -> AdminState {
+        AdminState {
+            service: "recommendation".into(),
+            cache_enabled: Some(on),
+            cached_ids: reads
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as f64 * 5.0, *n))
+                .collect(),
+            failed_reads: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_list_grows_when_every_read_is_larger_by_half_overall() {
+        assert!(list_grows(&admin(true, &[1_000, 1_600, 2_500])));
+        assert!(list_grows(&admin(true, &[0, 50, 120])));
+        assert!(!list_grows(&admin(true, &[1_000, 1_600])), "two reads");
+        assert!(!list_grows(&admin(true, &[1_000, 900, 2_500])), "shrank");
+        assert!(
+            !list_grows(&admin(true, &[1_000, 1_100, 1_200])),
+            "too little"
+        );
+        assert!(!list_grows(&admin(true, &[0, 0, 0])));
+    }
+
+    #[test]
+    fn the_list_signs_need_the_cache_on() {
+        let mut out = Vec::new();
+        list(&admin(false, &[40_000, 90_000, 300_000]), &mut out);
+        assert!(out.is_empty());
+        list(&admin(true, &[40_000, 90_000, 300_000]), &mut out);
+        let weights: Vec<u32> = out.iter().map(|s| s.weight).collect();
+        assert_eq!(weights, vec![2, 1]);
+        assert!(
+            out[0].detail.contains("40 k → 300 k ids in 10s"),
+            "{}",
+            out[0].detail
+        );
+    }
+}

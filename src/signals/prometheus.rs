@@ -28,6 +28,8 @@ pub struct Prometheus {
     base: Url,
     client: reqwest::Client,
     timeout: Duration,
+    /// When instant queries are evaluated; `None` is now (the server's clock).
+    at: Option<f64>,
 }
 
 /// One series' value at one instant.
@@ -54,7 +56,16 @@ impl Prometheus {
             base,
             client,
             timeout,
+            at: None,
         })
+    }
+
+    /// The same server, with [`instant`](Self::instant) queries (and so the key signals)
+    /// evaluated at `time` (Unix seconds) instead of now: a past moment, or the end of data
+    /// loaded for a test.
+    pub fn evaluated_at(mut self, time: f64) -> Self {
+        self.at = Some(time);
+        self
     }
 
     /// The base URL, as given (without a trailing slash).
@@ -62,9 +73,9 @@ impl Prometheus {
         self.base.as_str().trim_end_matches('/')
     }
 
-    /// An instant query evaluated now.
+    /// An instant query, evaluated now (or at the time set by [`evaluated_at`](Self::evaluated_at)).
     pub async fn instant(&self, query: &str) -> Result<Vec<Sample>, SignalError> {
-        self.instant_params(query, None).await
+        self.instant_params(query, self.at).await
     }
 
     /// An instant query evaluated at `time` (Unix seconds).

@@ -5,4 +5,5 @@ mod flag;
 mod leak;
 mod lifecycle;
 mod pipeline;
+mod signals;
 mod support;

@@ -1,5 +1,6 @@
 //! Test support: run the real `demo` binary against the real engine, with a project of its own.
 pub mod images;
+pub mod prometheus;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

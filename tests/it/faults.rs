@@ -403,7 +403,13 @@ struct FakeEngine {
     cut: Arc<AtomicBool>,
 }
 
-const REAL_ENGINE: &str = "/var/run/docker.sock";
+/// The socket of the engine the tests use: `DOCKER_HOST` when it names one, else the default.
+fn real_engine() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|host| host.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string())
+}
 
 impl FakeEngine {
     fn start(name: &str, behaviour: Hangup) -> Self {
@@ -460,7 +466,7 @@ fn proxy(
     after_answer: bool,
     cut: Arc<AtomicBool>,
 ) {
-    let Ok(upstream) = UnixStream::connect(REAL_ENGINE) else {
+    let Ok(upstream) = UnixStream::connect(real_engine()) else {
         return;
     };
     let answer_pending = Arc::new(AtomicBool::new(false));

@@ -1,6 +1,7 @@
 //! Images the engine tests need, made here with no registry: ours through `demo build`, and a
 //! Prometheus laid out like the upstream image from Debian's binary (and a static busybox, so
-//! the compose file's `wget` health check works on both).
+//! the compose file's `wget` health check works on both). `benches/compose.rs` includes this
+//! file too, so the benchmark runs on the very images the tests do.
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;

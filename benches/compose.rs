@@ -1,0 +1,333 @@
+//! `cargo bench --bench compose`: `demo` against docker-compose 1.29 on the offline services,
+//! same compose file, same local images: `up` to all healthy, a no-op `up`, `down`. Prints
+//! the medians of 5 runs side by side, their ratios, and where `demo up`'s time goes.
+//!
+//! Figures, not a pass/fail test: the goals (`demo` at most half of compose's time for `up`
+//! and `down`, a no-op `up` under 1 s) are printed as met or missed.
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The images the engine tests use, made the same way: ours by `demo build`, Prometheus from
+/// Debian's binary. One implementation, shared with `tests/it`.
+#[path = "../tests/it/support/images.rs"]
+mod images;
+
+const SERVICES: [&str; 3] = ["prometheus", "recommendation", "load-generator"];
+const RUNS: usize = 5;
+/// The compose file's health-check interval for these services.
+const HEALTH_INTERVAL: f64 = 2.0;
+
+/// The stack's compose file (`images` builds our images from it).
+fn compose_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.yaml")
+}
+
+fn demo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_demo")
+}
+
+/// The environment both tools get: the Prometheus stand-in and a free port for it.
+struct Setup {
+    prometheus_image: String,
+    port: String,
+}
+
+impl Setup {
+    fn apply(&self, command: &mut Command) {
+        command
+            .env("PROMETHEUS_IMAGE", &self.prometheus_image)
+            .env("PROMETHEUS_PORT", &self.port)
+            .env_remove("DEMO_PROJECT")
+            .env_remove("DEMO_FILE")
+            .stdin(Stdio::null());
+    }
+
+    fn demo(&self, project: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(demo_bin());
+        command
+            .args(["--project", project, "--file"])
+            .arg(compose_file())
+            .args(args);
+        self.apply(&mut command);
+        command
+    }
+
+    fn compose(&self, project: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("docker-compose");
+        command
+            .args(["-p", project, "-f"])
+            .arg(compose_file())
+            .args(args);
+        self.apply(&mut command);
+        command
+    }
+}
+
+/// Runs `command` to completion; panics with its output when it fails.
+fn run(mut command: Command) -> Duration {
+    let started = Instant::now();
+    let out = command.output().expect("the command runs");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+/// `demo up` timed, with the moment each progress line arrived on its (piped) stderr.
+fn demo_up(setup: &Setup, project: &str) -> (Duration, Vec<(f64, String)>) {
+    let mut args = vec!["up", "--no-deps"];
+    args.extend(SERVICES);
+    let mut command = setup.demo(project, &args);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().expect("demo runs");
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        lines.push((started.elapsed().as_secs_f64(), line.unwrap_or_default()));
+    }
+    let status = child.wait().unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "demo up failed:\n{lines:?}");
+    (took, lines)
+}
+
+/// `docker-compose up -d` timed, then the wait until the three containers are healthy
+/// (`docker inspect` every 100 ms), as compose 1.29 has no `--wait`.
+fn compose_up(setup: &Setup, project: &str) -> (Duration, Duration) {
+    let mut args = vec!["up", "-d", "--no-deps"];
+    args.extend(SERVICES);
+    let started = Instant::now();
+    run(setup.compose(project, &args));
+    let returned = started.elapsed();
+    let names: Vec<String> = SERVICES
+        .iter()
+        .map(|s| format!("{project}_{s}_1"))
+        .collect();
+    loop {
+        let mut inspect = Command::new("docker");
+        inspect
+            .args(["inspect", "--format", "{{.State.Health.Status}}"])
+            .args(&names);
+        let out = inspect.output().expect("docker runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.lines().filter(|l| *l == "healthy").count() == names.len() {
+            return (started.elapsed(), returned);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "compose's containers not healthy after 2 minutes: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes both tools' objects of one round, whatever happened.
+struct Cleanup<'a> {
+    setup: &'a Setup,
+    demo: String,
+    compose: String,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = self.setup.demo(&self.demo, &["down", "--volumes"]).output();
+        let _ = self.setup.compose(&self.compose, &["down", "-v"]).output();
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// The time of the first progress line containing `needle`.
+fn at(lines: &[(f64, String)], needle: &str) -> f64 {
+    lines
+        .iter()
+        .find(|(_, l)| l.contains(needle))
+        .map(|(t, _)| *t)
+        .unwrap_or_else(|| panic!("no progress line with {needle:?}: {lines:?}"))
+}
+
+#[derive(Default)]
+struct Samples {
+    demo_up: Vec<f64>,
+    compose_up: Vec<f64>,
+    compose_returned: Vec<f64>,
+    demo_noop: Vec<f64>,
+    compose_noop: Vec<f64>,
+    demo_down: Vec<f64>,
+    compose_down: Vec<f64>,
+    /// demo up: start → first `creating` (file, engine, observe, images, network, volume).
+    demo_setup: Vec<f64>,
+    /// demo up: recommendation's and the load generator's health waits (the critical path).
+    demo_health: Vec<f64>,
+    /// demo up: `creating` → `waiting until healthy` of recommendation, then load-generator.
+    demo_create_start: Vec<f64>,
+    /// demo up: what the three above leave (hand-offs, the summary, exit).
+    demo_rest: Vec<f64>,
+}
+
+fn main() {
+    let started = Instant::now();
+    assert!(
+        Command::new("docker-compose")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "docker-compose (Debian's 1.29) is needed: apt-get install docker-compose"
+    );
+    eprintln!("preparing images (demo build, the Prometheus stand-in)…");
+    images::ensure_ours();
+    let setup = Setup {
+        prometheus_image: images::prometheus(),
+        port: std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string(),
+    };
+    let pid = std::process::id();
+    let mut s = Samples::default();
+    for round in 0..RUNS {
+        let cleanup = Cleanup {
+            setup: &setup,
+            demo: format!("bench{pid}-demo{round}"),
+            compose: format!("bench{pid}-compose{round}"),
+        };
+        // demo: up to healthy, again with nothing to do, down.
+        let (took, lines) = demo_up(&setup, &cleanup.demo);
+        s.demo_up.push(secs(took));
+        s.demo_setup.push(at(&lines, ": creating"));
+        let health = |service: &str| {
+            at(&lines, &format!("{service}: created, healthy"))
+                - at(&lines, &format!("{service}: waiting until healthy"))
+        };
+        s.demo_health
+            .push(health("recommendation") + health("load-generator"));
+        let create_start = |service: &str| {
+            at(&lines, &format!("{service}: waiting until healthy"))
+                - at(&lines, &format!("{service}: creating"))
+        };
+        s.demo_create_start
+            .push(create_start("recommendation") + create_start("load-generator"));
+        s.demo_rest.push(
+            s.demo_up[round]
+                - s.demo_setup[round]
+                - s.demo_health[round]
+                - s.demo_create_start[round],
+        );
+        s.demo_noop.push(secs(demo_up(&setup, &cleanup.demo).0));
+        s.demo_down
+            .push(secs(run(setup.demo(&cleanup.demo, &["down"]))));
+
+        // docker-compose: the same three steps on a project of its own.
+        let (healthy, returned) = compose_up(&setup, &cleanup.compose);
+        s.compose_up.push(secs(healthy));
+        s.compose_returned.push(secs(returned));
+        s.compose_noop
+            .push(secs(compose_up(&setup, &cleanup.compose).0));
+        s.compose_down
+            .push(secs(run(setup.compose(&cleanup.compose, &["down"]))));
+        drop(cleanup);
+        eprintln!(
+            "round {}/{RUNS}: demo up {:.2}s, compose up {:.2}s",
+            round + 1,
+            s.demo_up[round],
+            s.compose_up[round]
+        );
+    }
+    report(&s);
+    eprintln!("(bench took {:.0}s)", started.elapsed().as_secs_f64());
+}
+
+fn report(s: &Samples) {
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!();
+    println!(
+        "demo vs docker-compose 1.29, offline services ({}), medians of {RUNS} runs",
+        SERVICES.join(", ")
+    );
+    println!();
+    println!("| step | demo (s) | docker-compose (s) | demo / compose | goal |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    let rows = [
+        ("up to all healthy", &s.demo_up, &s.compose_up, "≤ 0.5"),
+        ("no-op up", &s.demo_noop, &s.compose_noop, "demo < 1 s"),
+        ("down", &s.demo_down, &s.compose_down, "≤ 0.5"),
+    ];
+    for (step, demo, compose, goal) in rows {
+        let (d, c) = (median(demo), median(compose));
+        let ratio = d / c;
+        let met = match goal {
+            "demo < 1 s" => d < 1.0,
+            _ => ratio <= 0.5,
+        };
+        println!(
+            "| {step} | {d:.2} | {c:.2} | {ratio:.2} | {goal}: {} |",
+            if met { "met" } else { "missed" }
+        );
+    }
+    println!();
+    println!("samples (s):");
+    println!("  demo up           {}", list(&s.demo_up));
+    println!("  compose up        {}", list(&s.compose_up));
+    println!("  demo no-op up     {}", list(&s.demo_noop));
+    println!("  compose no-op up  {}", list(&s.compose_noop));
+    println!("  demo down         {}", list(&s.demo_down));
+    println!("  compose down      {}", list(&s.compose_down));
+    println!();
+
+    // Where `up`'s time goes. Both tools start the load generator only once recommendation is
+    // healthy (`condition: service_healthy`), and the engine runs a first health check one
+    // interval after a start: two intervals in a row are a floor neither tool can go under.
+    let floor = 2.0 * HEALTH_INTERVAL;
+    let (demo_up, compose_up) = (median(&s.demo_up), median(&s.compose_up));
+    let health = median(&s.demo_health);
+    let setup = median(&s.demo_setup);
+    println!("where demo up's time goes (medians):");
+    println!(
+        "  before the first container is created (file, engine, observe, images, network, volume): {setup:.2}s ({:.0}%)",
+        100.0 * setup / demo_up
+    );
+    println!(
+        "  waiting for health checks on the critical path (recommendation, then load-generator): {health:.2}s ({:.0}%)",
+        100.0 * health / demo_up
+    );
+    let create_start = median(&s.demo_create_start);
+    println!(
+        "  creating and starting recommendation, then load-generator: {create_start:.2}s ({:.0}%)",
+        100.0 * create_start / demo_up
+    );
+    let rest = median(&s.demo_rest);
+    println!(
+        "  the rest (hand-offs between services, the summary, exit): {rest:.2}s ({:.0}%)",
+        100.0 * rest / demo_up
+    );
+    println!(
+        "  the floor of two {HEALTH_INTERVAL:.0}s health-check intervals is {floor:.1}s: {:.0}% of demo's up, {:.0}% of compose's",
+        100.0 * floor / demo_up,
+        100.0 * floor / compose_up
+    );
+    println!(
+        "  docker-compose up -d itself returned after {:.2}s (median); the rest of its time is the load generator's first health check",
+        median(&s.compose_returned)
+    );
+}

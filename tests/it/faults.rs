@@ -209,13 +209,15 @@ fn image_exists(reference: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Removes a test-only image tag when the test ends, however it ends. Declared before the
-/// `Demo`, so it drops after the containers that use the image are gone.
-struct RemoveImage(String);
+/// An object the test made itself (an image tag, a decoy), removed when the test ends however
+/// it ends: `demo`'s clean-up never touches it. Declared before the `Demo`, so it drops after
+/// the containers that may use it are gone.
+struct Remove(&'static str, String);
 
-impl Drop for RemoveImage {
+impl Drop for Remove {
     fn drop(&mut self) {
-        docker_quiet(&["rmi", &self.0]);
+        let Remove(kind, name) = self;
+        docker_quiet(&[kind, "rm", "--force", name]);
     }
 }
 
@@ -225,7 +227,7 @@ fn ctrl_c_during_the_image_build_exits_130_leaves_nothing_and_a_later_up_builds(
         return;
     }
     let tag = format!("demo-test/recommendation:sigint-{}", std::process::id());
-    let _image = RemoveImage(tag.clone());
+    let _image = Remove("image", tag.clone());
     docker_quiet(&["rmi", &tag]);
     let demo = Demo::offline("sigint-build").env("RECOMMENDATION_IMAGE", &tag);
 
@@ -669,8 +671,9 @@ fn a_network_volume_or_container_named_like_ours_by_compose_is_a_clash_and_survi
         compose_network,
         &network,
     ]);
+    let decoy = Remove("network", network.clone());
     clash_leaves_the_decoy(&demo, "network", &network);
-    docker(&["network", "rm", &network]);
+    drop(decoy);
 
     let volume = format!("{p}_flagd");
     let compose_volume = "com.docker.compose.volume=flagd";
@@ -683,8 +686,9 @@ fn a_network_volume_or_container_named_like_ours_by_compose_is_a_clash_and_survi
         compose_volume,
         &volume,
     ]);
+    let decoy = Remove("volume", volume.clone());
     clash_leaves_the_decoy(&demo, "volume", &volume);
-    docker(&["volume", "rm", &volume]);
+    drop(decoy);
 
     let container = format!("{p}-recommendation-1");
     let compose_service = "com.docker.compose.service=recommendation";
@@ -699,8 +703,8 @@ fn a_network_volume_or_container_named_like_ours_by_compose_is_a_clash_and_survi
         compose_service,
         &image,
     ]);
+    let _decoy = Remove("container", container.clone());
     clash_leaves_the_decoy(&demo, "container", &container);
-    docker(&["rm", "-f", &container]);
 }
 
 // ---------------------------------------------------------------------------------------------

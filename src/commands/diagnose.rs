@@ -31,8 +31,9 @@ use crate::signals::prometheus::{self, KeySignals, Prometheus, query};
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// A confident verdict is not accepted before this much sampling.
 const MIN_SAMPLE: Duration = Duration::from_secs(20);
-/// The service's own state is read every this many ticks: an exec costs more than stats and
-/// adds three events to the engine's short event log, where OOM kills are counted.
+/// The service's own state is read every this many ticks, and on the last: an exec costs more
+/// than stats and adds three events to the engine's short event log, where OOM kills are
+/// counted.
 const ADMIN_EVERY: u32 = 5;
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Traces asked of Jaeger per `app.cache_hit` value.
@@ -177,7 +178,8 @@ async fn sample(
                 restarts: w.restarts,
             });
         }
-        if tick.is_multiple_of(ADMIN_EVERY)
+        let last_tick = started.elapsed() + SAMPLE_EVERY >= longest;
+        if (tick.is_multiple_of(ADMIN_EVERY) || last_tick)
             && let (Some(id), Some(state)) = (&admin_container, admin.as_mut())
         {
             read_admin(engine, id, state, started).await;

@@ -170,7 +170,7 @@ fn list(admin: &AdminState, signs: &mut Vec<Sign>) {
             weight: 1,
             name: "a list far beyond any catalog".to_string(),
             detail: format!(
-                "its own state: {} cached product ids (duplicates of a catalog of tens)",
+                "its own state: {} cached product ids, far more than the catalog has products (the list repeats them)",
                 report::count(max as f64)
             ),
         });

@@ -96,26 +96,49 @@ fn recorded_flag_off_reads_as_no_leak_with_high_confidence() {
     }
 }
 
+/// The recording cut at `seconds`: what `diagnose` had seen by then.
+fn first(obs: &Observations, seconds: f64) -> Observations {
+    let mut cut = obs.clone();
+    cut.sampled_s = seconds;
+    for s in &mut cut.services {
+        s.samples.retain(|x| x.t <= seconds);
+    }
+    if let Some(admin) = &mut cut.admin {
+        admin.cached_ids.retain(|(t, _)| *t <= seconds);
+    }
+    cut
+}
+
 #[test]
 fn recorded_first_minute_of_the_leak_names_the_service_from_its_growing_list() {
-    let d = analyze(&recorded("flag-on-first-minute"));
-    assert_eq!(d.verdict.kind, VerdictKind::Leak);
-    assert_eq!(d.verdict.service.as_deref(), Some("recommendation"));
-    // The list grows from 12 to 3.3 k entries: growing, not yet far beyond a catalog, and
-    // memory not yet up: one sign, medium.
-    assert_eq!(d.verdict.confidence, Confidence::Medium, "{:#?}", d.verdict);
+    let obs = recorded("flag-on-first-minute");
+    // After 30 s the list has grown 12 → 313 entries, memory not at all: one sign, medium.
+    let early = analyze(&first(&obs, 31.0));
+    assert_eq!(early.verdict.kind, VerdictKind::Leak);
+    assert_eq!(early.verdict.service.as_deref(), Some("recommendation"));
     assert_eq!(
-        service(&d, "recommendation").memory.engine_growth,
+        early.verdict.confidence,
+        Confidence::Medium,
+        "{:#?}",
+        early.verdict
+    );
+    assert_eq!(
+        service(&early, "recommendation").memory.engine_growth,
         Growth::Flat
     );
     assert!(
-        d.verdict
+        early
+            .verdict
             .evidence
             .iter()
             .any(|e| e.contains("memory not visibly up yet")),
         "{:#?}",
-        d.verdict.evidence
+        early.verdict.evidence
     );
+    // By 60 s it holds 3.3 k entries, a hundred times the catalog: high.
+    let d = analyze(&obs);
+    assert_eq!(d.verdict.service.as_deref(), Some("recommendation"));
+    assert_eq!(d.verdict.confidence, Confidence::High, "{:#?}", d.verdict);
     assert_eq!(service(&d, "prometheus").call, Call::Steady);
     assert_eq!(service(&d, "load-generator").call, Call::Steady);
 }

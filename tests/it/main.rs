@@ -1,5 +1,6 @@
 //! The one integration-test binary: drives the real `demo` binary and the real Docker engine.
 mod cli;
+mod diagnose;
 mod faults;
 mod flag;
 mod leak;

@@ -93,6 +93,14 @@ fn services(out: &mut String, d: &Diagnosis) {
         "  (RESTARTS: while sampled/total; OOM KILLS: in the last {}/since created)",
         duration(d.window_s)
     );
+    if let Some(f) = &d.fastest_growing {
+        let _ = writeln!(
+            out,
+            "  fastest-growing memory: {} {}",
+            f.service,
+            rate(f.slope_bytes_per_s)
+        );
+    }
 }
 
 fn service_row(s: &ServiceFindings) -> [String; 8] {

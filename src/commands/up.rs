@@ -164,7 +164,13 @@ async fn bring_up(
             && let Phase::Started(id) | Phase::Ready(id) = phase
         {
             engine
-                .wait_ready(&id, &dependency.service, Readiness::Completed, timeout)
+                .wait_ready(
+                    &id,
+                    &dependency.service,
+                    Readiness::Completed,
+                    timeout,
+                    None,
+                )
                 .await?;
         }
     }
@@ -190,7 +196,11 @@ async fn bring_up(
     let (sender, _) = &channels[service.name.as_str()];
     sender.send_replace(Phase::Started(id.clone()));
 
-    let readiness = if service.healthcheck.is_some() {
+    let readiness = if service
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| !h.is_disabled())
+    {
         Readiness::Healthy
     } else {
         Readiness::Running
@@ -202,7 +212,13 @@ async fn bring_up(
     });
     let waited = Instant::now();
     let facts = engine
-        .wait_ready(&id, &service.name, readiness, timeout)
+        .wait_ready(
+            &id,
+            &service.name,
+            readiness,
+            timeout,
+            service.healthcheck.as_ref(),
+        )
         .await?;
     if let Some(url) = service.labels.get(labels::READY_URL)
         && readiness::engine_is_local(engine.host())
@@ -217,7 +233,17 @@ async fn bring_up(
             })
         })?;
     }
-    sender.send_replace(Phase::Ready(id));
+    // Ready for dependents. Where that came from our own run of its health check, the service
+    // is called healthy only once the engine's record agrees, so `status` right after says so.
+    sender.send_replace(Phase::Ready(id.clone()));
+    let facts = if facts.health == "starting" {
+        let left = timeout.saturating_sub(waited.elapsed());
+        engine
+            .wait_ready(&id, &service.name, readiness, left, None)
+            .await?
+    } else {
+        facts
+    };
     let state = if facts.health == "healthy" {
         "healthy"
     } else {

@@ -26,7 +26,9 @@ pub fn volume_name(project: &str, volume: &str) -> String {
     format!("{project}_{volume}")
 }
 
-/// Everything the engine needs to create the container of `service`, from `image_id`.
+/// Everything the engine needs to create the container of `service`. It names the image by the
+/// service's reference, not by `image_id`: a concurrent rebuild may retag and remove the old
+/// image in between; `image_id` goes into the labels as the image the plan saw.
 pub fn container_body(project: &Project, service: &Service, image_id: &str) -> ContainerCreateBody {
     let network = network_name(&project.name);
     let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
@@ -107,7 +109,7 @@ pub fn container_body(project: &Project, service: &Service, image_id: &str) -> C
         .collect();
 
     ContainerCreateBody {
-        image: Some(image_id.to_string()),
+        image: Some(service.image.clone()),
         entrypoint: service.entrypoint.clone(),
         cmd: service.command.clone(),
         env: Some(env),

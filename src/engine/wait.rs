@@ -1,5 +1,11 @@
 //! Waits for a container to be ready: follows the engine's events, inspects on each one and
 //! every half second in case an event is missed.
+//!
+//! The engine runs a container's first health check one full interval after it starts (engine
+//! 20.10 has no `start_interval`), so a dependency chain would wait an interval per level.
+//! While the engine still says `starting`, we run the same health-check command ourselves
+//! every quarter second; a pass makes the container ready for its dependents (the caller then
+//! waits for the engine to agree before calling the service healthy).
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -10,6 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use super::Engine;
 use super::containers::ContainerFacts;
 use super::error::EngineError;
+use crate::compose::Healthcheck;
 
 /// What "ready" means for one container, from compose's `depends_on` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +32,8 @@ pub enum Readiness {
 /// Lines of log shown under a wait failure.
 const LOG_TAIL: usize = 15;
 const POLL: Duration = Duration::from_millis(500);
+/// How often our own run of the health check repeats while the engine says `starting`.
+const PROBE_POLL: Duration = Duration::from_millis(250);
 
 enum Verdict {
     Ready,
@@ -35,13 +44,17 @@ enum Verdict {
 impl Engine {
     /// Waits until container `id` of `service` is `readiness`-ready, or fails with the health
     /// output and log tail as soon as it cannot become so (exited, crashed, unhealthy).
+    /// `healthcheck` is the service's own check, run early while the engine says `starting`; a
+    /// pass returns at once, with the engine's health still `starting` in the facts.
     pub async fn wait_ready(
         &self,
         id: &str,
         service: &str,
         readiness: Readiness,
         timeout: Duration,
+        healthcheck: Option<&Healthcheck>,
     ) -> Result<ContainerFacts, EngineError> {
+        let probe = healthcheck.and_then(probe_command);
         let deadline = Instant::now() + timeout;
         let filters = HashMap::from([
             ("container".to_string(), vec![id.to_string()]),
@@ -59,6 +72,17 @@ impl Engine {
             };
             match judge(&facts, readiness) {
                 Verdict::Ready => return Ok(facts),
+                Verdict::Waiting
+                    if readiness == Readiness::Healthy
+                        && facts.is_running()
+                        && facts.health == "starting"
+                        && let Some((command, limit)) = &probe =>
+                {
+                    if self.probe(id, command, *limit).await {
+                        // Ready for dependents; the engine's own record still says `starting`.
+                        return Ok(facts);
+                    }
+                }
                 Verdict::Failed(mut err) => {
                     let tail = self.log_tail(id, LOG_TAIL).await;
                     match &mut err {
@@ -78,13 +102,39 @@ impl Engine {
                     log_tail: self.log_tail(id, LOG_TAIL).await,
                 });
             }
-            let next_poll = (Instant::now() + POLL).min(deadline);
+            let poll = if probe.is_some() && readiness == Readiness::Healthy {
+                PROBE_POLL
+            } else {
+                POLL
+            };
+            let next_poll = (Instant::now() + poll).min(deadline);
             tokio::select! {
                 _ = events.next() => {}
                 _ = sleep_until(next_poll) => {}
             }
         }
     }
+}
+
+impl Engine {
+    /// Runs a health-check command in the container; passes on exit code 0 within `limit`.
+    async fn probe(&self, id: &str, command: &[String], limit: Duration) -> bool {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        matches!(
+            tokio::time::timeout(limit, self.exec(id, &args)).await,
+            Ok(Ok((0, _)))
+        )
+    }
+}
+
+/// The command a health check runs and its time limit, as the engine would run it.
+fn probe_command(check: &Healthcheck) -> Option<(Vec<String>, Duration)> {
+    let command = match check.test.split_first()? {
+        (kind, args) if kind == "CMD" && !args.is_empty() => args.to_vec(),
+        (kind, [line]) if kind == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), line.clone()],
+        _ => return None,
+    };
+    Some((command, check.timeout))
 }
 
 fn judge(facts: &ContainerFacts, readiness: Readiness) -> Verdict {
@@ -104,7 +154,9 @@ fn judge(facts: &ContainerFacts, readiness: Readiness) -> Verdict {
         (Readiness::Running | Readiness::Healthy, "restarting") => exited(),
         (Readiness::Running, "running") => Verdict::Ready,
         (Readiness::Healthy, "running") => match facts.health.as_str() {
-            "healthy" | "none" => Verdict::Ready,
+            "healthy" => Verdict::Ready,
+            // Just started: the engine has not begun its health monitoring yet.
+            "none" => Verdict::Waiting,
             "unhealthy" => Verdict::Failed(EngineError::Unhealthy {
                 service,
                 health: facts.health_output.clone(),
@@ -140,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn healthy_waits_through_starting_and_accepts_no_health_check() {
+    fn healthy_waits_until_the_engine_has_a_passing_check() {
         assert!(matches!(
             judge(&facts("running", "starting", 0), Readiness::Healthy),
             Verdict::Waiting
@@ -149,8 +201,13 @@ mod tests {
             judge(&facts("running", "healthy", 0), Readiness::Healthy),
             Verdict::Ready
         ));
+        // Right after start the engine may not report health at all yet.
         assert!(matches!(
             judge(&facts("running", "none", 0), Readiness::Healthy),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            judge(&facts("running", "none", 0), Readiness::Running),
             Verdict::Ready
         ));
         assert!(matches!(
@@ -173,6 +230,32 @@ mod tests {
             judge(&facts("running", "unhealthy", 0), Readiness::Healthy),
             Verdict::Failed(EngineError::Unhealthy { .. })
         ));
+    }
+
+    #[test]
+    fn probes_run_the_health_check_as_the_engine_would() {
+        let check = |test: &[&str]| Healthcheck {
+            test: test.iter().map(|s| s.to_string()).collect(),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(3),
+            start_period: Duration::ZERO,
+            retries: 3,
+        };
+        assert_eq!(
+            probe_command(&check(&["CMD", "/recommendation", "--healthcheck"])),
+            Some((
+                vec!["/recommendation".into(), "--healthcheck".into()],
+                Duration::from_secs(3)
+            ))
+        );
+        assert_eq!(
+            probe_command(&check(&["CMD-SHELL", "wget -q localhost"]))
+                .unwrap()
+                .0,
+            ["/bin/sh", "-c", "wget -q localhost"]
+        );
+        assert_eq!(probe_command(&check(&["NONE"])), None);
+        assert_eq!(probe_command(&check(&["CMD"])), None);
     }
 
     #[test]

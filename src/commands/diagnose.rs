@@ -206,6 +206,12 @@ fn longest_secs(window_s: f64) -> u64 {
 }
 
 fn observation(w: &Watched) -> ServiceObservation {
+    // Each OOM kill ends the process: it was restarted since, or is down now. This engine
+    // (20.10, cgroup v1) logs two `oom` events per kill, so the event count alone overcounts.
+    let down = !matches!(w.state.as_str(), "running");
+    let most = w.restarts.max(0) as u64 + u64::from(down);
+    let total = w.oom_kills_total.min(most).max(w.oom_restarts);
+    let in_window = w.oom_kills_in_window.min(total).max(w.oom_restarts);
     ServiceObservation {
         service: w.facts.service.clone(),
         container: Some(w.facts.name.clone()),
@@ -214,8 +220,8 @@ fn observation(w: &Watched) -> ServiceObservation {
         samples: w.samples.clone(),
         restarts_total: w.restarts,
         restarts_during_sampling: w.restarts - w.restarts_at_start,
-        oom_kills_total: w.oom_kills_total.max(w.oom_restarts),
-        oom_kills_in_window: w.oom_kills_in_window.max(w.oom_restarts),
+        oom_kills_total: total,
+        oom_kills_in_window: in_window,
     }
 }
 

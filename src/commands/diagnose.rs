@@ -84,7 +84,7 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
             prometheus: endpoints.prometheus.clone(),
         },
     };
-    let diagnosis = sample(&engine, &containers, args.sample, &mut observations, &task).await?;
+    let diagnosis = sample(&engine, &containers, args.sample, &mut observations, &task).await;
     task.finish(&format!(
         "sampled for {}",
         diagnose::report::duration(observations.sampled_s)
@@ -121,9 +121,9 @@ async fn sample(
     longest: Duration,
     obs: &mut Observations,
     task: &crate::progress::Task,
-) -> Result<Diagnosis, Error> {
+) -> Diagnosis {
     let started = Instant::now();
-    let window_start = crate::engine::unix_now().saturating_sub(longest_secs(obs.window_s));
+    let window_start = crate::engine::unix_now().saturating_sub(obs.window_s.ceil() as u64);
     let mut watched: Vec<Watched> = containers
         .iter()
         .map(|c| Watched {
@@ -194,15 +194,11 @@ async fn sample(
         let elapsed = started.elapsed();
         let confident = diagnosis.verdict.confidence == Confidence::High;
         if elapsed >= longest || (confident && elapsed >= min) {
-            return Ok(diagnosis);
+            return diagnosis;
         }
         let next = SAMPLE_EVERY.saturating_sub(tick_started.elapsed());
         tokio::time::sleep(next.min(longest.saturating_sub(elapsed))).await;
     }
-}
-
-fn longest_secs(window_s: f64) -> u64 {
-    window_s.ceil() as u64
 }
 
 fn observation(w: &Watched) -> ServiceObservation {

@@ -142,6 +142,23 @@ async fn bring_up(
     timeout: Duration,
 ) -> Result<(String, (ContainerFacts, &'static str)), Error> {
     let mut task = ctx.progress.task(&service.name);
+    // Creating needs nothing from the dependencies, only starting does: create at once.
+    let (created, id_kept) = match &step.action {
+        Action::Keep { id } => (None, Some(id.clone())),
+        Action::Create | Action::Recreate { .. } => {
+            if let Action::Recreate { old } = &step.action {
+                task.stage(&format!("removing the old container ({})", step.cause));
+                future::try_join_all(old.iter().map(|id| engine.remove_container(id))).await?;
+            }
+            let image = image.expect("images are ensured for every service to create");
+            task.stage("creating");
+            let name = spec::container_name(&project.name, &service.name);
+            let id = engine
+                .create_container(&name, spec::container_body(project, service, &image.id))
+                .await?;
+            (Some(id), None)
+        }
+    };
     for dependency in &service.depends_on {
         // Not selected (`--no-deps`, or a dependency outside the named services): not waited on.
         let Some((_, receiver)) = channels.get(dependency.service.as_str()) else {
@@ -175,23 +192,13 @@ async fn bring_up(
         }
     }
 
-    let id = match &step.action {
-        Action::Keep { id } => id.clone(),
-        Action::Create | Action::Recreate { .. } => {
-            if let Action::Recreate { old } = &step.action {
-                task.stage(&format!("removing the old container ({})", step.cause));
-                future::try_join_all(old.iter().map(|id| engine.remove_container(id))).await?;
-            }
-            let image = image.expect("images are ensured for every service to create");
-            task.stage("creating");
-            let name = spec::container_name(&project.name, &service.name);
-            let id = engine
-                .create_container(&name, spec::container_body(project, service, &image.id))
-                .await?;
+    let id = match created {
+        Some(id) => {
             task.stage("starting");
             engine.start_container(&id, service).await?;
             id
         }
+        None => id_kept.expect("a kept step names its container"),
     };
     let (sender, _) = &channels[service.name.as_str()];
     sender.send_replace(Phase::Started(id.clone()));

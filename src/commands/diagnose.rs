@@ -17,7 +17,8 @@ use crate::cli::DiagnoseArgs;
 use crate::diagnose::trend::MemorySample;
 use crate::diagnose::verdict::Confidence;
 use crate::diagnose::{
-    self, AdminState, Diagnosis, Links, MetricsData, Observations, ServiceObservation, Source,
+    self, AdminRead, AdminState, Diagnosis, Links, MetricsData, Observations, ServiceObservation,
+    Source,
 };
 use crate::engine::{ContainerFacts, Engine};
 use crate::error::Error;
@@ -35,7 +36,9 @@ const MIN_SAMPLE: Duration = Duration::from_secs(20);
 /// than stats and adds three events to the engine's short event log, where OOM kills are
 /// counted.
 const ADMIN_EVERY: u32 = 5;
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Generous: a busy engine can take seconds to start an exec, and a read that gives up is a
+/// gap in the evidence (the reads run beside the stats, so a slow one delays only its tick).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(8);
 /// Traces asked of Jaeger per `app.cache_hit` value.
 const TRACE_LIMIT: usize = 200;
 /// Points of the Prometheus memory range over the window (the step is at least the 5 s scrape).
@@ -141,23 +144,30 @@ async fn sample(
         .iter()
         .find(|c| c.service == names::SERVICE_RECOMMENDATION)
         .map(|c| c.id.clone());
-    let mut admin = admin_container.as_ref().map(|_| AdminState {
-        service: names::SERVICE_RECOMMENDATION.to_string(),
-        cache_enabled: None,
-        cached_ids: Vec::new(),
-        failed_reads: 0,
-        last_error: None,
-    });
+    let mut admin = admin_container
+        .as_ref()
+        .map(|_| AdminState::new(names::SERVICE_RECOMMENDATION));
     let min = MIN_SAMPLE.min(longest);
     let mut tick = 0u32;
     loop {
         let tick_started = Instant::now();
-        let readings = future::join_all(
+        let last_tick = started.elapsed() + SAMPLE_EVERY >= longest;
+        let admin_now = tick.is_multiple_of(ADMIN_EVERY) || last_tick;
+        let containers = future::join_all(
             watched
                 .iter()
                 .map(|w| read_container(engine, &w.facts, started, window_start)),
-        )
-        .await;
+        );
+        let state = async {
+            match &admin_container {
+                Some(id) if admin_now => Some(read_admin(engine, id, started).await),
+                _ => None,
+            }
+        };
+        let (readings, state) = tokio::join!(containers, state);
+        if let (Some(read), Some(admin)) = (state, admin.as_mut()) {
+            admin.record(read);
+        }
         for (w, reading) in watched.iter_mut().zip(readings) {
             w.state = reading.state;
             if let Some(restarts) = reading.restarts {
@@ -177,12 +187,6 @@ async fn sample(
                 bytes: reading.bytes,
                 restarts: w.restarts,
             });
-        }
-        let last_tick = started.elapsed() + SAMPLE_EVERY >= longest;
-        if (tick.is_multiple_of(ADMIN_EVERY) || last_tick)
-            && let (Some(id), Some(state)) = (&admin_container, admin.as_mut())
-        {
-            read_admin(engine, id, state, started).await;
         }
         tick += 1;
 
@@ -274,8 +278,9 @@ async fn read_container(
     }
 }
 
-/// `/recommendation --state` inside the container: the cache switch and its list's size.
-async fn read_admin(engine: &Engine, id: &str, state: &mut AdminState, started: Instant) {
+/// `/recommendation --state` inside the container: when it answered, whether the cache is on
+/// and how long its product list is.
+async fn read_admin(engine: &Engine, id: &str, started: Instant) -> AdminRead {
     let command = ["/recommendation", "--state"];
     let answer = tokio::time::timeout(ADMIN_TIMEOUT, engine.exec(id, &command)).await;
     let parsed = match answer {
@@ -285,24 +290,15 @@ async fn read_admin(engine: &Engine, id: &str, state: &mut AdminState, started: 
             .map_err(|e| format!("not JSON ({e})")),
         Ok(Ok((code, _))) => Err(format!("exited with {code} (is the service running?)")),
     };
-    let ids = parsed.and_then(|json| {
+    let read = parsed.and_then(|json| {
         let ids = json["cached_ids"]
             .as_u64()
             .ok_or_else(|| "no cached_ids in the answer".to_string())?;
         Ok((json["cache_enabled"].as_bool(), ids))
     });
-    match ids {
-        Ok((enabled, ids)) => {
-            state.cache_enabled = enabled.or(state.cache_enabled);
-            state
-                .cached_ids
-                .push((started.elapsed().as_secs_f64(), ids));
-            state.last_error = None;
-        }
-        Err(e) => {
-            state.failed_reads += 1;
-            state.last_error = Some(e);
-        }
+    AdminRead {
+        t: started.elapsed().as_secs_f64(),
+        read,
     }
 }
 

@@ -3,7 +3,7 @@
 //! Weights: OOM kills in the window (2 for two or more, else 1); a clear climb in the engine's
 //! stats (2; a noisy one 1); a clear climb in Prometheus's process memory (1); the service's
 //! own product list only growing while sampled (2) and holding far more ids than any catalog
-//! (1); cache misses much slower than hits in traces (1). Context lines (latency, the largest
+//! (1), or growing a little (1); cache misses much slower than hits in traces (1). Context lines (latency, the largest
 //! `app.products.count`) weigh nothing. A leak in the recommendation service grows its list
 //! geometrically, so for its first minutes the list is the only visible sign: memory follows
 //! later (services/README.md measures flat memory for the first ~80 % of a cycle).
@@ -25,6 +25,13 @@ pub fn list_grows(admin: &AdminState) -> bool {
             (Some(&first), Some(&last)) => last as f64 >= (first.max(1) as f64) * LIST_GROWTH,
             _ => false,
         }
+}
+
+/// Whether the list grew at all across two or more reads without ever shrinking: too little
+/// to call, enough to watch.
+pub fn list_creeps(admin: &AdminState) -> bool {
+    let ids: Vec<u64> = admin.cached_ids.iter().map(|(_, n)| *n).collect();
+    ids.len() >= 2 && ids.windows(2).all(|w| w[1] >= w[0]) && ids.last() > ids.first()
 }
 
 /// The largest list size read.
@@ -150,12 +157,18 @@ fn memory(service: &ServiceFindings, signs: &mut Vec<Sign>) {
 fn list(admin: &AdminState, signs: &mut Vec<Sign>) {
     let on = admin.cache_enabled == Some(true);
     let reads: Vec<u64> = admin.cached_ids.iter().map(|(_, n)| *n).collect();
-    if on && list_grows(admin) {
+    let grows = list_grows(admin);
+    if on && (grows || list_creeps(admin)) {
         let (first, last) = (reads[0], reads[reads.len() - 1]);
         let span = admin.cached_ids[reads.len() - 1].0 - admin.cached_ids[0].0;
         signs.push(Sign {
-            weight: 2,
-            name: "its own product list only growing".to_string(),
+            weight: if grows { 2 } else { 1 },
+            name: if grows {
+                "its own product list only growing"
+            } else {
+                "its own product list growing a little"
+            }
+            .to_string(),
             detail: format!(
                 "its own state: cache on, the product list grew {} → {} ids in {} ({} reads, never shrinking)",
                 report::count(first as f64),

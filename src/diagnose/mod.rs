@@ -105,6 +105,39 @@ pub struct AdminState {
     pub last_error: Option<String>,
 }
 
+/// One attempt to read the service's state: when, and (cache on?, list length) or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminRead {
+    pub t: f64,
+    pub read: Result<(Option<bool>, u64), String>,
+}
+
+impl AdminState {
+    pub fn new(service: &str) -> Self {
+        AdminState {
+            service: service.to_string(),
+            cache_enabled: None,
+            cached_ids: Vec::new(),
+            failed_reads: 0,
+            last_error: None,
+        }
+    }
+
+    pub fn record(&mut self, attempt: AdminRead) {
+        match attempt.read {
+            Ok((enabled, ids)) => {
+                self.cache_enabled = enabled.or(self.cache_enabled);
+                self.cached_ids.push((attempt.t, ids));
+                self.last_error = None;
+            }
+            Err(e) => {
+                self.failed_reads += 1;
+                self.last_error = Some(e);
+            }
+        }
+    }
+}
+
 /// Base URLs of the stack's UIs, from the compose file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Links {
@@ -362,7 +395,10 @@ fn no_leak(obs: &Observations, services: &[ServiceFindings], fastest: Option<&Fa
     };
     let well_watched = (samples >= verdict::STEADY_SAMPLES || thinnest.memory.prometheus.is_some())
         && covered >= verdict::STEADY_SECONDS;
-    let confidence = if well_watched {
+    // The service's own state is the first sign of the recommendation leak: without it, a
+    // flat memory line cannot rule the leak out yet.
+    let state_unread = obs.admin.as_ref().filter(|a| a.cached_ids.len() < 2);
+    let confidence = if well_watched && state_unread.is_none() {
         Confidence::High
     } else if samples >= 5 {
         Confidence::Medium
@@ -395,7 +431,19 @@ fn no_leak(obs: &Observations, services: &[ServiceFindings], fastest: Option<&Fa
             report::count(ids as f64)
         ));
     }
-    let confidence_why = if well_watched {
+    let confidence_why = if let Some(admin) = state_unread {
+        format!(
+            "{}'s own state could not be read ({} failed read{}{}), and its list grows long before its memory",
+            admin.service,
+            admin.failed_reads,
+            evidence::plural(admin.failed_reads as u64),
+            admin
+                .last_error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )
+    } else if well_watched {
         format!(
             "every service watched for at least {} ({}+ samples each), none climbing",
             report::duration(covered),

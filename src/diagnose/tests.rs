@@ -203,6 +203,55 @@ fn noisy_flat_memory_is_no_leak() {
 }
 
 #[test]
+fn no_leak_is_not_certain_while_the_service_state_cannot_be_read() {
+    let services = vec![
+        observation("recommendation", series(30, 0.4, 1, |_| 6.5), 200.0),
+        observation("load-generator", series(30, 0.3, 2, |_| 4.5), 64.0),
+    ];
+    let mut obs = observations(services);
+    let mut admin = AdminState::new("recommendation");
+    for t in [0.0, 5.0, 10.0] {
+        admin.record(AdminRead {
+            t,
+            read: Err("no answer within 8s".into()),
+        });
+    }
+    obs.admin = Some(admin);
+    let d = analyze(&obs);
+    assert_eq!(d.verdict.kind, VerdictKind::NoLeak);
+    assert_eq!(d.verdict.confidence, Confidence::Medium, "{:#?}", d.verdict);
+    assert!(
+        d.verdict
+            .confidence_why
+            .contains("could not be read (3 failed reads: no answer within 8s)"),
+        "{}",
+        d.verdict.confidence_why
+    );
+}
+
+#[test]
+fn a_list_that_grows_a_little_is_watched_not_called() {
+    let services = vec![observation(
+        "recommendation",
+        series(30, 0.4, 1, |_| 6.5),
+        200.0,
+    )];
+    let mut obs = observations(services);
+    let mut admin = AdminState::new("recommendation");
+    for (t, ids) in [(0.0, 12), (5.0, 12), (10.0, 15)] {
+        admin.record(AdminRead {
+            t,
+            read: Ok((Some(true), ids)),
+        });
+    }
+    obs.admin = Some(admin);
+    let d = analyze(&obs);
+    assert_eq!(d.verdict.service.as_deref(), Some("recommendation"));
+    assert_eq!(d.verdict.confidence, Confidence::Low, "{:#?}", d.verdict);
+    assert_eq!(service(&d, "recommendation").call, Call::Suspicious);
+}
+
+#[test]
 fn a_short_look_at_flat_memory_is_not_confident() {
     let services = vec![observation(
         "recommendation",

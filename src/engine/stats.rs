@@ -46,11 +46,14 @@ impl Engine {
 
 impl Engine {
     /// OOM kills of a container that the engine's event log still holds (it keeps only its most
-    /// recent events), and at least one when the last exit was an OOM kill. The engine's own
+    /// recent events), at most one per run, and at least one when the last exit was an OOM kill. The engine's own
     /// `OOMKilled` flag describes only the last exit, so it cannot count.
     pub async fn oom_kills(&self, facts: &super::ContainerFacts) -> Result<u64, EngineError> {
         let count = self.oom_events(&facts.id, 0, unix_now()).await?;
-        Ok(count.max(u64::from(facts.oom_killed)))
+        // Each kill ends a run: there cannot be more kills than restarts, plus the current
+        // stop. The engine has been seen to log two `oom` events for one kill.
+        let runs_ended = u64::try_from(facts.restart_count).unwrap_or(0) + 1;
+        Ok(count.min(runs_ended).max(u64::from(facts.oom_killed)))
     }
 
     /// The `oom` events of container `id` between two Unix times (seconds), from the engine's

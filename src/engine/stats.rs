@@ -46,8 +46,8 @@ impl Engine {
 
 impl Engine {
     /// OOM kills of a container that the engine's event log still holds (it keeps only its most
-    /// recent events), at most one per run, and at least one when the last exit was an OOM kill. The engine's own
-    /// `OOMKilled` flag describes only the last exit, so it cannot count.
+    /// recent events), at most one per run, and at least one when the last exit was an OOM
+    /// kill. The engine's own `OOMKilled` flag describes only the last exit, so it cannot count.
     pub async fn oom_kills(&self, facts: &super::ContainerFacts) -> Result<u64, EngineError> {
         let count = self.oom_events(&facts.id, 0, unix_now()).await?;
         // Each kill ends a run: there cannot be more kills than restarts, plus the current

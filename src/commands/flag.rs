@@ -369,9 +369,16 @@ async fn key_signals(
         Some(Err(e)) => return Err(format!("{e}; engine signals only")),
         Some(Ok(p)) => p,
     };
-    KeySignals::read(prometheus, service, SIGNALS_WINDOW)
+    let signals = KeySignals::read(prometheus, service, SIGNALS_WINDOW)
         .await
-        .map_err(|e| format!("{e}; engine signals only"))
+        .map_err(|e| format!("{e}; engine signals only"))?;
+    if signals.is_empty() {
+        return Err(format!(
+            "Prometheus at {} holds no data of {service} yet; engine signals only",
+            prometheus.base_url()
+        ));
+    }
+    Ok(signals)
 }
 
 /// The dashboard and the Jaeger search the walkthrough continues with.

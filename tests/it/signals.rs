@@ -139,6 +139,7 @@ fn key_signals_and_ranges_from_a_real_prometheus() {
         .evaluated_at(end as f64);
     let window = Duration::from_secs(60);
     let rt = runtime();
+    rt.block_on(client.ready()).unwrap();
 
     let rec = rt
         .block_on(KeySignals::read(&client, "recommendation", window))
@@ -245,6 +246,12 @@ fn a_prometheus_that_is_not_listening_fails_fast() {
         started.elapsed()
     );
     assert!(err.is_unavailable(), "{err:?}");
+    assert!(
+        runtime()
+            .block_on(client.ready())
+            .unwrap_err()
+            .is_unavailable()
+    );
     let text = err.to_string();
     assert!(
         text.starts_with(&format!("Prometheus at {url} cannot be reached: ")),

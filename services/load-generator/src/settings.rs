@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use service_common::env::{parse, parse_or};
+use service_common::env::{parse_opt, parse_or};
 
 /// Upstream's `RECOMMENDATION_ADDR` in its `.env`.
 pub const DEFAULT_TARGET: &str = "recommendation:9001";
@@ -60,9 +60,7 @@ impl Settings {
             rate,
             admin_port: parse_or(set("ADMIN_PORT"), "ADMIN_PORT", DEFAULT_ADMIN_PORT)?,
             timeout: Duration::from_secs_f64(timeout),
-            seed: set("LOAD_GENERATOR_SEED")
-                .map(|value| parse(&value, "LOAD_GENERATOR_SEED"))
-                .transpose()?,
+            seed: parse_opt(set("LOAD_GENERATOR_SEED"), "LOAD_GENERATOR_SEED")?,
         })
     }
 }
@@ -72,12 +70,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, String> {
-        Settings::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-        })
+        Settings::from_lookup(service_common::env::lookup_in(pairs))
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use service_common::env::{parse, parse_or};
+use service_common::env::{parse_opt, parse_or};
 
 use crate::flags::DEFAULT_FLAG_FILE;
 
@@ -45,9 +45,7 @@ impl Settings {
             flag_file: set("FLAGD_FILE")
                 .map_or_else(|| PathBuf::from(DEFAULT_FLAG_FILE), PathBuf::from),
             catalog_address: set("PRODUCT_CATALOG_ADDR").map(|value| value.trim().to_string()),
-            seed: set("RECOMMENDATION_SEED")
-                .map(|value| parse(&value, "RECOMMENDATION_SEED"))
-                .transpose()?,
+            seed: parse_opt(set("RECOMMENDATION_SEED"), "RECOMMENDATION_SEED")?,
         })
     }
 }
@@ -57,12 +55,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, String> {
-        Settings::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-        })
+        Settings::from_lookup(service_common::env::lookup_in(pairs))
     }
 
     #[test]

@@ -17,6 +17,25 @@ pub fn parse<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, String>
         .map_err(|_| format!("{name}={value:?} is not a valid value"))
 }
 
+/// `value` parsed when the variable is set.
+pub fn parse_opt<T: std::str::FromStr>(
+    value: Option<String>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    value.map(|value| parse(&value, name)).transpose()
+}
+
+/// A variable lookup over fixed pairs, so settings can be read in tests without touching the
+/// process environment.
+pub fn lookup_in<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod labels;
 pub mod plan;
 pub mod progress;
 pub mod readiness;
+pub mod service_state;
 pub mod signals;
 pub mod warmup;
 

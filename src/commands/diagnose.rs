@@ -143,7 +143,7 @@ async fn sample(
     let admin_container = containers
         .iter()
         .find(|c| c.service == names::SERVICE_RECOMMENDATION)
-        .map(|c| c.id.clone());
+        .cloned();
     let mut admin = admin_container
         .as_ref()
         .map(|_| AdminState::new(names::SERVICE_RECOMMENDATION));
@@ -160,7 +160,7 @@ async fn sample(
         );
         let state = async {
             match &admin_container {
-                Some(id) if admin_now => Some(read_admin(engine, id, started).await),
+                Some(container) if admin_now => Some(read_admin(engine, container, started).await),
                 _ => None,
             }
         };
@@ -278,18 +278,14 @@ async fn read_container(
     }
 }
 
-/// `/recommendation --state` inside the container: when it answered, whether the cache is on
-/// and how long its product list is.
-async fn read_admin(engine: &Engine, id: &str, started: Instant) -> AdminRead {
-    let command = ["/recommendation", "--state"];
-    let answer = tokio::time::timeout(ADMIN_TIMEOUT, engine.exec(id, &command)).await;
-    let parsed = match answer {
-        Err(_) => Err(format!("no answer within {}s", ADMIN_TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok((0, stdout))) => serde_json::from_str::<serde_json::Value>(stdout.trim())
-            .map_err(|e| format!("not JSON ({e})")),
-        Ok(Ok((code, _))) => Err(format!("exited with {code} (is the service running?)")),
-    };
+/// The recommendation service's own state (`--state` inside the container): when it answered,
+/// whether the cache is on and how long its product list is.
+async fn read_admin(engine: &Engine, container: &ContainerFacts, started: Instant) -> AdminRead {
+    let answer =
+        tokio::time::timeout(ADMIN_TIMEOUT, crate::service_state::read(engine, container)).await;
+    let parsed = answer
+        .map_err(|_| format!("no answer within {}s", ADMIN_TIMEOUT.as_secs()))
+        .and_then(|read| read);
     let read = parsed.and_then(|json| {
         let ids = json["cached_ids"]
             .as_u64()

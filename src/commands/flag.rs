@@ -92,23 +92,7 @@ pub(super) async fn service_state(
     engine: &Engine,
     site: &FlagSite<'_>,
 ) -> Result<serde_json::Value, String> {
-    let Some(binary) = site.container.entrypoint.first() else {
-        return Err(format!(
-            "the image of service \"{}\" has no entrypoint to ask",
-            site.service.name
-        ));
-    };
-    let (code, stdout) = engine
-        .exec(&site.container.id, &[binary, "--state"])
-        .await
-        .map_err(|e| e.to_string())?;
-    if code != 0 {
-        return Err(format!(
-            "`{binary} --state` exited with {code}: {}",
-            stdout.trim()
-        ));
-    }
-    serde_json::from_str(&stdout).map_err(|e| format!("`{binary} --state` printed no JSON ({e})"))
+    crate::service_state::read(engine, &site.container).await
 }
 
 /// The value the service reports for flag `name` (under either of its names).

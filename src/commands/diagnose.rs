@@ -20,7 +20,7 @@ use crate::diagnose::{
     self, AdminRead, AdminState, Diagnosis, Links, MetricsData, Observations, ServiceObservation,
     Source,
 };
-use crate::engine::{ContainerFacts, Engine};
+use crate::engine::{ContainerFacts, Engine, kills_at_most};
 use crate::error::Error;
 use crate::signals::endpoints::Endpoints;
 use crate::signals::jaeger::{self, Jaeger, Trace, TraceQuery};
@@ -206,11 +206,8 @@ async fn sample(
 }
 
 fn observation(w: &Watched) -> ServiceObservation {
-    // Each OOM kill ends the process: it was restarted since, or is down now. This engine
-    // (20.10, cgroup v1) logs two `oom` events per kill, so the event count alone overcounts.
-    let down = !matches!(w.state.as_str(), "running");
-    let most = w.restarts.max(0) as u64 + u64::from(down);
-    let total = w.oom_kills_total.min(most).max(w.oom_restarts);
+    let running = w.state == "running";
+    let total = kills_at_most(w.oom_kills_total, w.restarts, running).max(w.oom_restarts);
     let in_window = w.oom_kills_in_window.min(total).max(w.oom_restarts);
     ServiceObservation {
         service: w.facts.service.clone(),

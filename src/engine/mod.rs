@@ -18,7 +18,7 @@ use bollard::Docker;
 pub use containers::{ContainerFacts, Observed};
 pub use error::EngineError;
 pub use images::{BuildContext, ImageFacts};
-pub use stats::{MemoryUse, unix_now};
+pub use stats::{MemoryUse, kills_at_most, unix_now};
 pub use wait::Readiness;
 
 /// How long the first contact may take before we call the engine unreachable.

@@ -46,14 +46,12 @@ impl Engine {
 
 impl Engine {
     /// OOM kills of a container that the engine's event log still holds (it keeps only its most
-    /// recent events), at most one per run, and at least one when the last exit was an OOM
-    /// kill. The engine's own `OOMKilled` flag describes only the last exit, so it cannot count.
+    /// recent events), at most one per ended run ([`kills_at_most`]), and at least one when the
+    /// last exit was an OOM kill. The engine's own `OOMKilled` flag describes only the last exit, so it cannot count.
     pub async fn oom_kills(&self, facts: &super::ContainerFacts) -> Result<u64, EngineError> {
-        let count = self.oom_events(&facts.id, 0, unix_now()).await?;
-        // Each kill ends a run: there cannot be more kills than restarts, plus the current
-        // stop. The engine has been seen to log two `oom` events for one kill.
-        let runs_ended = u64::try_from(facts.restart_count).unwrap_or(0) + 1;
-        Ok(count.min(runs_ended).max(u64::from(facts.oom_killed)))
+        let events = self.oom_events(&facts.id, 0, unix_now()).await?;
+        let kills = kills_at_most(events, facts.restart_count, facts.is_running());
+        Ok(kills.max(u64::from(facts.oom_killed)))
     }
 
     /// The `oom` events of container `id` between two Unix times (seconds), from the engine's
@@ -81,10 +79,39 @@ impl Engine {
     }
 }
 
+/// The OOM kills that `events` logged `oom` events can stand for. Each kill ends a run of the
+/// container: it was restarted since, or is down now. The engine (20.10, cgroup v1) has been
+/// seen to log two events for one kill, so the event count alone can overcount.
+pub fn kills_at_most(events: u64, restarts: i64, running: bool) -> u64 {
+    let runs_ended = u64::try_from(restarts).unwrap_or(0) + u64::from(!running);
+    events.min(runs_ended)
+}
+
 /// Seconds since the Unix epoch, as the engine's event filters take them.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kills_at_most;
+
+    #[test]
+    fn each_kill_ends_a_run() {
+        assert_eq!(kills_at_most(4, 2, true), 2, "two events per kill");
+        assert_eq!(
+            kills_at_most(3, 2, false),
+            3,
+            "down now: the last run ended too"
+        );
+        assert_eq!(
+            kills_at_most(1, 5, true),
+            1,
+            "restarts without OOM do not add kills"
+        );
+        assert_eq!(kills_at_most(2, 0, true), 0);
+    }
 }

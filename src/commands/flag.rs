@@ -188,7 +188,7 @@ async fn list(engine: &Engine, project: &Project, json: bool) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn on_off(on: bool) -> &'static str {
+pub(super) fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 

@@ -230,10 +230,8 @@ pub fn render_table(status: &StackStatus) -> String {
         ));
     }
     for flag in &status.flags {
-        let acts = flag
-            .service_reports
-            .map_or("-", |on| if on { "on" } else { "off" });
-        let on = if flag.on { "on" } else { "off" };
+        let acts = flag.service_reports.map_or("-", super::flag::on_off);
+        let on = super::flag::on_off(flag.on);
         out.push_str(&format!(
             "flag {}: {on} (service acts on: {acts})\n",
             flag.name

@@ -46,6 +46,14 @@ pub enum Command {
     Flag(FlagArgs),
     /// Name the leaking service from memory trends, OOM kills, span metrics and traces.
     Diagnose(DiagnoseArgs),
+    /// Print the services' output, prefixed by service; with --follow, across restarts.
+    Logs(LogsArgs),
+    /// Restart services (default: all), dependencies first, each waited on until healthy.
+    Restart(RestartArgs),
+    /// Block until services are running or healthy (exit 3: one failed, 4: timed out).
+    Wait(WaitArgs),
+    /// Check this machine and engine before `demo up`: ok, warn or fail, each with a fix.
+    Doctor(DoctorArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -114,6 +122,70 @@ pub struct StatusArgs {
     /// Services to show (default: all).
     pub services: Vec<String>,
     /// Print JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw the table every --interval until Ctrl-C (in place on a terminal).
+    #[arg(long, short = 'w', conflicts_with = "json")]
+    pub watch: bool,
+    /// How often --watch redraws.
+    #[arg(long, value_parser = parse_duration, default_value = "2s", requires = "watch")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services whose output to print (default: every service with a container).
+    pub services: Vec<String>,
+    /// Keep printing new output, through restarts, until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines of each service.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only output of the last DURATION (e.g. 30s, 10m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// Show the engine's timestamp of each line.
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Services to restart (default: all that have a container).
+    pub services: Vec<String>,
+    /// How long each service may take to become healthy again.
+    #[arg(long, value_parser = parse_duration, default_value = "3m")]
+    pub wait_timeout: Duration,
+}
+
+/// The condition `demo wait` blocks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Until {
+    /// The container runs.
+    Running,
+    /// The container runs and is ready: healthy, or its ready URL answers.
+    Healthy,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Services to wait for (default: all).
+    pub services: Vec<String>,
+    /// What must hold for every selected service.
+    #[arg(long, value_enum, default_value = "healthy")]
+    pub until: Until,
+    /// The longest wait; exit 4 when it passes.
+    #[arg(long, value_parser = parse_duration, default_value = "3m")]
+    pub timeout: Duration,
+    /// Print the final state of each service as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON for scripts instead of the list.
     #[arg(long)]
     pub json: bool,
 }

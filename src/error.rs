@@ -5,6 +5,8 @@
 //! | 0 | success |
 //! | 1 | runtime failure: the engine, the compose file, a build, a service |
 //! | 2 | usage: what was typed is wrong (clap's own errors exit 2 too) |
+//! | 3 | `demo wait`: a service exited, crashed or is unhealthy |
+//! | 4 | `demo wait`: the condition did not hold within `--timeout` |
 //! | 130 | interrupted by Ctrl-C |
 use crate::build::BuildError;
 use crate::compose::ComposeError;
@@ -27,6 +29,16 @@ pub enum Error {
     /// The process itself could not get going (no async runtime); not the user's doing.
     #[error("{0}")]
     Internal(String),
+    /// The running stack is not as a command needs it (no container yet, …); the message says
+    /// what to run.
+    #[error("{0}")]
+    Stack(String),
+    /// `demo wait`: a service cannot become ready (exited, crashed, unhealthy).
+    #[error("{0}")]
+    ServiceFailed(String),
+    /// `demo wait`: the condition did not hold in time.
+    #[error("{0}")]
+    WaitTimeout(String),
     /// Ctrl-C; the message says what was left as it was.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -37,6 +49,8 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Compose(e) if e.is_usage() => 2,
+            Error::ServiceFailed(_) => 3,
+            Error::WaitTimeout(_) => 4,
             Error::Interrupted(_) => 130,
             _ => 1,
         }

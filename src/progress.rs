@@ -124,3 +124,49 @@ impl Task {
         }
     }
 }
+
+/// A block of text shown again and again on stdout (`status --watch`): redrawn in place on a
+/// terminal, printed one block after another elsewhere so a log keeps every reading.
+pub struct Redraw {
+    terminal: bool,
+    /// Lines of the block on screen, to move back over.
+    shown: usize,
+}
+
+impl Redraw {
+    pub fn stdout() -> Self {
+        Redraw {
+            terminal: std::io::stdout().is_terminal(),
+            shown: 0,
+        }
+    }
+
+    pub fn show(&mut self, block: &str) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let text = if self.terminal {
+            // Up over the last block, clear to the end of the screen, draw the new one.
+            let up = if self.shown > 0 {
+                format!("\x1b[{}A", self.shown)
+            } else {
+                String::new()
+            };
+            format!("{up}\x1b[J{block}")
+        } else {
+            format!("{block}\n")
+        };
+        self.shown = block.lines().count();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+/// `refreshed 23:05:10 UTC, every 2s; Ctrl-C stops`, under a redrawn block.
+pub fn refreshed_line(interval: Duration) -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let clock = now.get(11..19).unwrap_or(&now);
+    format!(
+        "refreshed {clock} UTC, every {}; Ctrl-C stops\n",
+        humantime::format_duration(interval)
+    )
+}

@@ -1,28 +1,105 @@
-//! Readiness over HTTP for services whose image cannot run a health check (the collector's is
-//! `FROM scratch` with only its binary): a `dev.demo.ready-url` label names a URL that answers
-//! 2xx once the service is ready, and `up` polls it from this host.
+//! The one readiness rule that `up`, `status`, `wait` and `restart` share.
+//!
+//! A service is ready when its container runs and, where it has a Docker health check, the
+//! engine calls it healthy. A service whose image cannot run a health check (the collector's is
+//! `FROM scratch` with only its binary) names a URL instead in its `dev.demo.ready-url` label,
+//! which answers 2xx once it is ready; it is asked from this host, so only when the engine is
+//! local (its published ports are on our loopback). From a remote engine its health is unknown.
 use std::time::{Duration, Instant};
+
+use crate::compose::{Healthcheck, Service};
+use crate::engine::{ContainerFacts, Engine, EngineError, Readiness};
+use crate::labels;
 
 const POLL: Duration = Duration::from_millis(500);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What "ready" means for `service`: healthy where it has a health check, else running.
+pub fn condition(service: &Service) -> Readiness {
+    if service
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| !h.is_disabled())
+    {
+        Readiness::Healthy
+    } else {
+        Readiness::Running
+    }
+}
+
+/// The health `status` shows for a container: the engine's, or for a running container without
+/// a health check that names a ready URL, `healthy`/`unhealthy` from one request to it
+/// (`unknown` when the engine is remote). `none` when there is nothing to ask.
+pub async fn health(engine: &Engine, facts: &ContainerFacts) -> String {
+    if facts.health != "none" || !facts.is_running() {
+        return facts.health.clone();
+    }
+    match facts.labels.get(labels::READY_URL) {
+        None => "none".to_string(),
+        Some(_) if !engine_is_local(engine.host()) => "unknown".to_string(),
+        Some(url) => match check_http(url).await {
+            Ok(()) => "healthy".to_string(),
+            Err(_) => "unhealthy".to_string(),
+        },
+    }
+}
+
+/// Waits until container `id` of `service` is ready by the rule: the engine's record (see
+/// [`Engine::wait_ready`]; `early` lets a pass of our own run of the health check count while the
+/// engine still says `starting`), then its ready URL where it names one and the engine is local.
+pub async fn wait_ready(
+    engine: &Engine,
+    id: &str,
+    service: &str,
+    readiness: Readiness,
+    timeout: Duration,
+    early: Option<&Healthcheck>,
+) -> Result<ContainerFacts, EngineError> {
+    let started = Instant::now();
+    let facts = engine
+        .wait_ready(id, service, readiness, timeout, early)
+        .await?;
+    if readiness != Readiness::Completed
+        && let Some(url) = facts.labels.get(labels::READY_URL)
+        && engine_is_local(engine.host())
+    {
+        let left = timeout.saturating_sub(started.elapsed());
+        wait_http(url, left)
+            .await
+            .map_err(|last| EngineError::NotReady {
+                service: service.to_string(),
+                after: timeout,
+                last,
+            })?;
+    }
+    Ok(facts)
+}
+
 /// Polls `url` until it answers 2xx; the error says what it last answered.
 pub async fn wait_http(url: &str, timeout: Duration) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
     let deadline = Instant::now() + timeout;
     loop {
-        let last = match client.get(url).send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => format!("{url} answered {}", response.status()),
-            Err(e) => format!("{url} did not answer ({})", without_url(&e)),
+        let last = match check_http(url).await {
+            Ok(()) => return Ok(()),
+            Err(last) => last,
         };
         if Instant::now() + POLL > deadline {
             return Err(last);
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One request to `url`: `Ok` on 2xx, else what it answered.
+async fn check_http(url: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("{url} answered {}", response.status())),
+        Err(e) => Err(format!("{url} did not answer ({})", without_url(&e))),
     }
 }
 

@@ -1,10 +1,14 @@
 //! One file per subcommand; each a short script over `compose`, `engine`, `images` and `plan`.
 mod build;
 mod diagnose;
+mod doctor;
 mod down;
 mod flag;
+mod logs;
+mod restart;
 mod status;
 mod up;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +52,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Down(args) => down::run(&ctx, args).await,
         Command::Flag(args) => flag::run(&ctx, args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, args).await,
+        Command::Logs(args) => logs::run(&ctx, args).await,
+        Command::Restart(args) => restart::run(&ctx, args).await,
+        Command::Wait(args) => wait::run(&ctx, args).await,
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "demo", &mut std::io::stdout());

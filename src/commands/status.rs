@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::flags::FlagFile;
 use crate::images::human_bytes;
 use crate::labels;
+use crate::readiness;
 use crate::signals::endpoints::Endpoints;
 use crate::signals::prometheus::{KeySignals, Prometheus};
 
@@ -25,7 +26,8 @@ pub struct ServiceStatus {
     pub container: Option<String>,
     /// The engine's state, or `missing`.
     pub state: String,
-    /// `healthy`, `unhealthy`, `starting` or `none`.
+    /// `healthy`, `unhealthy`, `starting` or `none`, by the shared readiness rule (a service
+    /// with a ready URL: `unknown` when the engine is remote).
     pub health: String,
     pub restarts: i64,
     /// The last exit code, when the container is not running.
@@ -38,7 +40,7 @@ pub struct ServiceStatus {
 
 impl ServiceStatus {
     pub fn is_ok(&self) -> bool {
-        self.state == "running" && matches!(self.health.as_str(), "healthy" | "none")
+        self.state == "running" && matches!(self.health.as_str(), "healthy" | "none" | "unknown")
     }
 }
 
@@ -67,14 +69,64 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
     let project = ctx.load()?;
     let wanted = project.select(&args.services, true)?;
     let engine = ctx.engine().await?;
+    if args.watch {
+        return watch(&engine, &project, &wanted, args.interval).await;
+    }
+    let status = collect(&engine, &project, &wanted).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("status serializes")
+        );
+    } else {
+        print!("{}", render_table(&status));
+    }
+    Ok(if status.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Redraws the table every `interval` until Ctrl-C: in place on a terminal, one block after
+/// another elsewhere.
+async fn watch(
+    engine: &Engine,
+    project: &crate::compose::Project,
+    wanted: &[&Service],
+    interval: Duration,
+) -> Result<ExitCode, Error> {
+    let mut screen = crate::progress::Redraw::stdout();
+    loop {
+        let status = collect(engine, project, wanted).await?;
+        screen.show(&format!(
+            "{}\n{}",
+            render_table(&status),
+            crate::progress::refreshed_line(interval)
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted(
+                "`demo status --watch` stopped; nothing was changed".to_string(),
+            )),
+        }
+    }
+}
+
+/// Everything `status` shows, read once.
+async fn collect(
+    engine: &Engine,
+    project: &crate::compose::Project,
+    wanted: &[&Service],
+) -> Result<StackStatus, Error> {
     let observed = engine.observe(&project.name).await?;
     let rows = future::try_join_all(wanted.iter().map(|service| {
         let container = observed.of_service(&service.name).next();
-        row(&engine, service, container)
+        row(engine, service, container)
     }))
     .await?;
     let mut notes = Vec::new();
-    let (flags, signals) = tokio::join!(flag_status(&engine, &project), key_signals(&project));
+    let (flags, signals) = tokio::join!(flag_status(engine, project), key_signals(project));
     let flags = flags.unwrap_or_else(|note| {
         notes.push(note);
         Vec::new()
@@ -91,19 +143,7 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<ExitCode, Error> {
         signals,
         notes,
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).expect("status serializes")
-        );
-    } else {
-        print!("{}", render_table(&status));
-    }
-    Ok(if status.healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(status)
 }
 
 /// The flags and what the service acts on, or why they cannot be read now.
@@ -180,7 +220,7 @@ async fn row(
         service: service.name.clone(),
         container: Some(c.name.clone()),
         state: c.state.clone(),
-        health: c.health.clone(),
+        health: readiness::health(engine, c).await,
         restarts: c.restart_count,
         exit_code: (!c.is_running()).then_some(c.exit_code),
         oom_kills,

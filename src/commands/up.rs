@@ -17,7 +17,6 @@ use crate::compose::{Condition, Mount, Project, Service};
 use crate::engine::{ContainerFacts, Engine, EngineError, ImageFacts, Observed, Readiness, spec};
 use crate::error::Error;
 use crate::images;
-use crate::labels;
 use crate::plan::{self, Action, Step};
 use crate::readiness;
 
@@ -203,43 +202,22 @@ async fn bring_up(
     let (sender, _) = &channels[service.name.as_str()];
     sender.send_replace(Phase::Started(id.clone()));
 
-    let readiness = if service
-        .healthcheck
-        .as_ref()
-        .is_some_and(|h| !h.is_disabled())
-    {
-        Readiness::Healthy
-    } else {
-        Readiness::Running
-    };
+    let readiness = readiness::condition(service);
     task.stage(if readiness == Readiness::Healthy {
         "waiting until healthy"
     } else {
         "waiting until running"
     });
     let waited = Instant::now();
-    let facts = engine
-        .wait_ready(
-            &id,
-            &service.name,
-            readiness,
-            timeout,
-            service.healthcheck.as_ref(),
-        )
-        .await?;
-    if let Some(url) = service.labels.get(labels::READY_URL)
-        && readiness::engine_is_local(engine.host())
-    {
-        task.stage(&format!("waiting for {url}"));
-        let left = timeout.saturating_sub(waited.elapsed());
-        readiness::wait_http(url, left).await.map_err(|last| {
-            Error::Engine(EngineError::NotReady {
-                service: service.name.clone(),
-                after: timeout,
-                last,
-            })
-        })?;
-    }
+    let facts = readiness::wait_ready(
+        engine,
+        &id,
+        &service.name,
+        readiness,
+        timeout,
+        service.healthcheck.as_ref(),
+    )
+    .await?;
     // Ready for dependents. Where that came from our own run of its health check, the service
     // is called healthy only once the engine's record agrees, so `status` right after says so.
     sender.send_replace(Phase::Ready(id.clone()));

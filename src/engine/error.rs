@@ -79,7 +79,8 @@ fn variable_hint(variable: &Option<String>) -> String {
 }
 
 /// Context under an error's first line, indented so the one-line cause stays readable.
-fn indent_block(title: &str, body: &str) -> String {
+/// `body` under `title` on the lines after a message, indented; nothing when `body` is empty.
+pub fn indent_block(title: &str, body: &str) -> String {
     let body = body.trim();
     if body.is_empty() {
         return String::new();

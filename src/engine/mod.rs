@@ -6,9 +6,11 @@ mod containers;
 mod error;
 mod files;
 mod images;
+mod logs;
 mod networks;
 pub mod spec;
 mod stats;
+mod system;
 mod wait;
 
 use std::time::Duration;
@@ -16,9 +18,11 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use containers::{ContainerFacts, Observed};
-pub use error::EngineError;
+pub use error::{EngineError, indent_block};
 pub use images::{BuildContext, ImageFacts};
+pub use logs::{Exit, LogLine, LogRequest, RunInfo};
 pub use stats::{MemoryUse, kills_at_most, unix_now};
+pub use system::{PublishedPort, SystemFacts, go_arch};
 pub use wait::Readiness;
 
 /// How long the first contact may take before we call the engine unreachable.

@@ -1,7 +1,9 @@
 //! The one readiness rule that `up`, `status`, `wait` and `restart` share.
 //!
-//! A service is ready when its container runs and, where it has a Docker health check, the
-//! engine calls it healthy. A service whose image cannot run a health check (the collector's is
+//! A service is ready when its container runs and, where it has a Docker health check, that
+//! check passes: the engine says `healthy`, or, while the engine still says `starting` (engine
+//! 20.10 runs its first check only one interval after the start), the same check passes when we
+//! run it ourselves. A service whose image cannot run a health check (the collector's is
 //! `FROM scratch` with only its binary) names a URL instead in its `dev.demo.ready-url` label,
 //! which answers 2xx once it is ready; it is asked from this host, so only when the engine is
 //! local (its published ports are on our loopback). From a remote engine its health is unknown.
@@ -27,10 +29,17 @@ pub fn condition(service: &Service) -> Readiness {
     }
 }
 
-/// The health `status` shows for a container: the engine's, or for a running container without
+/// The health `status` shows for a container: the engine's; `healthy` while the engine says
+/// `starting` if the container's own check passes when run now; for a running container without
 /// a health check that names a ready URL, `healthy`/`unhealthy` from one request to it
 /// (`unknown` when the engine is remote). `none` when there is nothing to ask.
 pub async fn health(engine: &Engine, facts: &ContainerFacts) -> String {
+    if facts.is_running() && facts.health == "starting" {
+        return match engine.check_health_now(&facts.id).await {
+            Some(true) => "healthy".to_string(),
+            _ => facts.health.clone(),
+        };
+    }
     if facts.health != "none" || !facts.is_running() {
         return facts.health.clone();
     }
@@ -73,6 +82,17 @@ pub async fn wait_ready(
             })?;
     }
     Ok(facts)
+}
+
+/// How a container that [`wait_ready`] returned is called: `healthy` when a health check or a
+/// ready URL vouched for it, else `running`.
+pub fn ready_word(engine: &Engine, readiness: Readiness, facts: &ContainerFacts) -> &'static str {
+    let by_url = facts.labels.contains_key(labels::READY_URL) && engine_is_local(engine.host());
+    if readiness == Readiness::Healthy || by_url {
+        "healthy"
+    } else {
+        "running"
+    }
 }
 
 /// Polls `url` until it answers 2xx; the error says what it last answered.

@@ -52,15 +52,10 @@ pub async fn run(ctx: &Context, args: RestartArgs) -> Result<ExitCode, Error> {
                 &service.name,
                 readiness::condition(service),
                 args.wait_timeout,
-                None,
+                service.healthcheck.as_ref(),
             )
             .await?;
-            let health = readiness::health(&engine, &facts).await;
-            let state = if health == "healthy" {
-                "healthy"
-            } else {
-                "running"
-            };
+            let state = readiness::ready_word(&engine, readiness::condition(service), &facts);
             let mut line = format!(
                 "{:<16} restarted, {state} in {:.1}s",
                 service.name,

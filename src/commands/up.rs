@@ -218,22 +218,10 @@ async fn bring_up(
         service.healthcheck.as_ref(),
     )
     .await?;
-    // Ready for dependents. Where that came from our own run of its health check, the service
-    // is called healthy only once the engine's record agrees, so `status` right after says so.
+    // Ready by the shared rule: the engine says healthy, or its own check passed when we ran
+    // it before the engine's first scheduled one; `status` applies the same rule, so agrees.
     sender.send_replace(Phase::Ready(id.clone()));
-    let facts = if facts.health == "starting" {
-        let left = timeout.saturating_sub(waited.elapsed());
-        engine
-            .wait_ready(&id, &service.name, readiness, left, None)
-            .await?
-    } else {
-        facts
-    };
-    let state = if facts.health == "healthy" {
-        "healthy"
-    } else {
-        "running"
-    };
+    let state = readiness::ready_word(engine, readiness, &facts);
     let how = match step.action {
         Action::Keep { .. } => "unchanged".to_string(),
         Action::Create => format!("created, {state} in {:.1}s", waited.elapsed().as_secs_f64()),

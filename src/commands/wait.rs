@@ -131,7 +131,8 @@ async fn wait_one(
         tokio::time::sleep(POLL).await;
     };
     let left = deadline.saturating_duration_since(Instant::now());
-    match readiness::wait_ready(engine, &id, name, condition, left, None).await {
+    let early = service.healthcheck.as_ref();
+    match readiness::wait_ready(engine, &id, name, condition, left, early).await {
         Ok(_) => Outcome::Ready,
         Err(EngineError::WaitTimeout {
             health, log_tail, ..

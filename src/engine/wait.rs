@@ -54,7 +54,7 @@ impl Engine {
         timeout: Duration,
         healthcheck: Option<&Healthcheck>,
     ) -> Result<ContainerFacts, EngineError> {
-        let probe = healthcheck.and_then(probe_command);
+        let probe = healthcheck.and_then(|h| probe_command(&h.test, h.timeout));
         let deadline = Instant::now() + timeout;
         let filters = HashMap::from([
             ("container".to_string(), vec![id.to_string()]),
@@ -127,14 +127,33 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Runs container `id`'s own health check once, as the engine would, and says whether it
+    /// passed; `None` when the container has no health check (or is gone). The readiness rule
+    /// counts a pass while the engine's first scheduled check is still to come.
+    pub async fn check_health_now(&self, id: &str) -> Option<bool> {
+        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        let check = inspect.config?.healthcheck?;
+        let timeout = check
+            .timeout
+            .filter(|t| *t > 0)
+            .map_or(DEFAULT_CHECK_TIMEOUT, |ns| Duration::from_nanos(ns as u64));
+        let (command, limit) = probe_command(&check.test?, timeout)?;
+        Some(self.probe(id, &command, limit).await)
+    }
+}
+
+/// The engine's health-check timeout when the container names none.
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The command a health check runs and its time limit, as the engine would run it.
-fn probe_command(check: &Healthcheck) -> Option<(Vec<String>, Duration)> {
-    let command = match check.test.split_first()? {
+fn probe_command(test: &[String], timeout: Duration) -> Option<(Vec<String>, Duration)> {
+    let command = match test.split_first()? {
         (kind, args) if kind == "CMD" && !args.is_empty() => args.to_vec(),
         (kind, [line]) if kind == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), line.clone()],
         _ => return None,
     };
-    Some((command, check.timeout))
+    Some((command, timeout))
 }
 
 fn judge(facts: &ContainerFacts, readiness: Readiness) -> Verdict {
@@ -234,28 +253,23 @@ mod tests {
 
     #[test]
     fn probes_run_the_health_check_as_the_engine_would() {
-        let check = |test: &[&str]| Healthcheck {
-            test: test.iter().map(|s| s.to_string()).collect(),
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(3),
-            start_period: Duration::ZERO,
-            retries: 3,
+        let check = |test: &[&str]| {
+            let test: Vec<String> = test.iter().map(|s| s.to_string()).collect();
+            probe_command(&test, Duration::from_secs(3))
         };
         assert_eq!(
-            probe_command(&check(&["CMD", "/recommendation", "--healthcheck"])),
+            check(&["CMD", "/recommendation", "--healthcheck"]),
             Some((
                 vec!["/recommendation".into(), "--healthcheck".into()],
                 Duration::from_secs(3)
             ))
         );
         assert_eq!(
-            probe_command(&check(&["CMD-SHELL", "wget -q localhost"]))
-                .unwrap()
-                .0,
+            check(&["CMD-SHELL", "wget -q localhost"]).unwrap().0,
             ["/bin/sh", "-c", "wget -q localhost"]
         );
-        assert_eq!(probe_command(&check(&["NONE"])), None);
-        assert_eq!(probe_command(&check(&["CMD"])), None);
+        assert_eq!(check(&["NONE"]), None);
+        assert_eq!(check(&["CMD"]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod faults;
 mod flag;
 mod leak;
 mod lifecycle;
+mod operate;
 mod pipeline;
 mod signals;
 mod support;

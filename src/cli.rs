@@ -18,11 +18,11 @@ pub struct Cli {
     )]
     pub project: String,
 
-    /// The compose file describing the stack.
+    /// The compose file describing the stack (before the subcommand, as with docker compose:
+    /// `demo logs -f` is --follow).
     #[arg(
         long,
         short = 'f',
-        global = true,
         env = "DEMO_FILE",
         default_value = "compose/docker-compose.yaml"
     )]

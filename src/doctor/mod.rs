@@ -164,7 +164,9 @@ pub fn memory(facts: &SystemFacts, limits: u64) -> Check {
     }
 }
 
-/// Whether memory limits are enforced and OOM kills happen (the leak's symptom).
+/// Whether memory limits are enforced, so a leaking service is OOM-killed (the leak's symptom)
+/// and the engine reports it. (The engine's `OomKillDisable` says only that a container *could*
+/// opt out of the OOM killer; ours never do.)
 pub fn cgroup(facts: &SystemFacts) -> Check {
     let version = if facts.cgroup_version.is_empty() {
         "cgroup".to_string()
@@ -178,15 +180,6 @@ pub fn cgroup(facts: &SystemFacts) -> Check {
                 "{version}: the engine cannot enforce memory limits, so no OOM kill will show the leak"
             ),
             "enable the memory cgroup controller (cgroup_enable=memory on the kernel command line)",
-        );
-    }
-    if facts.oom_kill_disable {
-        return Check::warn(
-            "cgroup",
-            format!(
-                "{version}: memory limits enforced, but the OOM killer is disabled: a leaking service hangs instead of restarting"
-            ),
-            "re-enable the OOM killer for the engine's containers",
         );
     }
     Check::ok(
@@ -236,7 +229,6 @@ mod tests {
             mem_total: Some(8 * GIB),
             cgroup_version: "1".into(),
             memory_limit: true,
-            oom_kill_disable: false,
             root_dir: "/var/lib/docker".into(),
         }
     }

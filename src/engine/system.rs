@@ -22,8 +22,6 @@ pub struct SystemFacts {
     pub cgroup_version: String,
     /// Whether the engine can enforce memory limits.
     pub memory_limit: bool,
-    /// Whether OOM kills are disabled (then a leak hangs instead of being killed).
-    pub oom_kill_disable: bool,
     pub root_dir: String,
 }
 
@@ -56,7 +54,6 @@ impl Engine {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             memory_limit: info.memory_limit.unwrap_or(false),
-            oom_kill_disable: info.oom_kill_disable.unwrap_or(false),
             root_dir: info.docker_root_dir.unwrap_or_default(),
         })
     }

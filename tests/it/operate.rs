@@ -462,3 +462,44 @@ fn doctor_reports_a_held_port_absent_images_and_an_engine_that_does_not_answer()
         "{report:#}"
     );
 }
+
+#[test]
+fn logs_follow_marks_an_oom_kill_between_the_runs() {
+    if !engine_available() {
+        return;
+    }
+    // At 24 MiB and 20 calls/s the leak is OOM-killed seconds after the flag goes on.
+    let demo = Demo::offline("operate-oom")
+        .env("RECOMMENDATION_MEMORY_LIMIT", "24m")
+        .env("LOAD_GENERATOR_RATE", "20");
+    demo.run(&["up", "--no-deps", "recommendation", "load-generator"])
+        .success();
+    let mut follow = demo
+        .command(&["logs", "--follow", "recommendation"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut follow);
+    let mut seen = Vec::new();
+    until(&lines, &mut seen, Duration::from_secs(10), |l| {
+        l.contains("serving gRPC")
+    });
+    demo.run(&["flag", "enable", LEAK, "--warmup", "0"])
+        .success();
+    until(&lines, &mut seen, Duration::from_secs(90), |l| {
+        l.contains("--- restarted:")
+    });
+    assert_eq!(
+        seen.last().unwrap(),
+        "recommendation | --- restarted: OOM kill, exit 137 ---"
+    );
+    until(&lines, &mut seen, Duration::from_secs(30), |l| {
+        l.contains("serving gRPC")
+    });
+    let (code, stderr) = interrupt(follow);
+    assert_eq!(code, Some(130), "{stderr}");
+    let container = demo.service_container("recommendation").unwrap();
+    assert_eq!(inspect(&container)["State"]["OOMKilled"], true);
+}

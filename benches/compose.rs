@@ -2,8 +2,8 @@
 //! same compose file, same local images: `up` to all healthy, a no-op `up`, `down`. Prints
 //! the medians of 5 runs side by side, their ratios, and where `demo up`'s time goes.
 //!
-//! Figures, not a pass/fail test: the goals (`demo` at most half of compose's time for `up`
-//! and `down`, a no-op `up` under 1 s) are printed as met or missed.
+//! Figures, not a pass/fail test: the goals (`demo` at most 0.4 of compose's time for `up`, half
+//! for `down`, a no-op `up` under 1 s) are printed as met or missed.
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -174,8 +174,8 @@ struct Samples {
     /// demo up: first `creating` → the load generator's `starting`: creating all three,
     /// starting recommendation and passing its health check (run by demo itself).
     demo_to_last_start: Vec<f64>,
-    /// demo up: the load generator's `starting` → `healthy`, which waits for the engine's own
-    /// first health check, one interval after the start.
+    /// demo up: the load generator's `starting` → `healthy`: its own health check passing when
+    /// demo runs it (the readiness rule; the engine's first check comes one interval later).
     demo_last_health: Vec<f64>,
     /// demo up: what the three above leave (the summary, exit).
     demo_rest: Vec<f64>,
@@ -258,7 +258,7 @@ fn report(s: &Samples) {
     println!("| step | demo (s) | docker-compose (s) | demo / compose | goal |");
     println!("| --- | ---: | ---: | ---: | --- |");
     let rows = [
-        ("up to all healthy", &s.demo_up, &s.compose_up, "≤ 0.5"),
+        ("up to all healthy", &s.demo_up, &s.compose_up, "≤ 0.4"),
         ("no-op up", &s.demo_noop, &s.compose_noop, "demo < 1 s"),
         ("down", &s.demo_down, &s.compose_down, "≤ 0.5"),
     ];
@@ -267,6 +267,7 @@ fn report(s: &Samples) {
         let ratio = d / c;
         let met = match goal {
             "demo < 1 s" => d < 1.0,
+            "≤ 0.4" => ratio <= 0.4,
             _ => ratio <= 0.5,
         };
         println!(
@@ -287,8 +288,8 @@ fn report(s: &Samples) {
     // Where `up`'s time goes. The load generator waits for a healthy recommendation
     // (`condition: service_healthy`), and the engine runs a first health check one interval
     // after a start. compose starts the load generator only once the engine calls
-    // recommendation healthy: two intervals in a row. demo runs the check itself and starts the
-    // load generator at once, so one interval after that start is its floor.
+    // recommendation healthy: two intervals in a row. demo runs each check itself as soon as the
+    // container starts (the readiness rule `status` shares), so it waits for no interval.
     let (demo_up, compose_up) = (median(&s.demo_up), median(&s.compose_up));
     println!("where demo up's time goes (medians, along the critical path):");
     for (what, values) in [
@@ -301,7 +302,7 @@ fn report(s: &Samples) {
             &s.demo_to_last_start,
         ),
         (
-            "the load generator's start until the engine's first health check calls it healthy",
+            "the load generator's start until its health check passes (run by demo)",
             &s.demo_last_health,
         ),
         ("the summary and exit", &s.demo_rest),
@@ -310,9 +311,9 @@ fn report(s: &Samples) {
         println!("  {what}: {value:.2}s ({:.0}%)", 100.0 * value / demo_up);
     }
     println!(
-        "  floors: demo one {HEALTH_INTERVAL:.0}s interval ({:.0}% of its up), compose two ({:.0}% of its up)",
-        100.0 * HEALTH_INTERVAL / demo_up,
-        100.0 * 2.0 * HEALTH_INTERVAL / compose_up
+        "  floors: compose two {HEALTH_INTERVAL:.0}s intervals ({:.0}% of its up); demo none (its up is {:.0}% of one)",
+        100.0 * 2.0 * HEALTH_INTERVAL / compose_up,
+        100.0 * demo_up / HEALTH_INTERVAL
     );
     println!(
         "  docker-compose up -d itself returned after {:.2}s (median); the rest of its time is the load generator's first health check",

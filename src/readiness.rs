@@ -55,7 +55,8 @@ pub async fn health(engine: &Engine, facts: &ContainerFacts) -> String {
 
 /// Waits until container `id` of `service` is ready by the rule: the engine's record (see
 /// [`Engine::wait_ready`]; `early` lets a pass of our own run of the health check count while the
-/// engine still says `starting`), then its ready URL where it names one and the engine is local.
+/// engine still says `starting`), then its ready URL where it names one and the engine is local
+/// (`asking` is told the URL first, for progress).
 pub async fn wait_ready(
     engine: &Engine,
     id: &str,
@@ -63,6 +64,7 @@ pub async fn wait_ready(
     readiness: Readiness,
     timeout: Duration,
     early: Option<&Healthcheck>,
+    asking: impl FnOnce(&str),
 ) -> Result<ContainerFacts, EngineError> {
     let started = Instant::now();
     let facts = engine
@@ -72,6 +74,7 @@ pub async fn wait_ready(
         && let Some(url) = facts.labels.get(labels::READY_URL)
         && engine_is_local(engine.host())
     {
+        asking(url);
         let left = timeout.saturating_sub(started.elapsed());
         wait_http(url, left)
             .await

@@ -1,7 +1,7 @@
 //! `demo logs [SERVICE...] [-f] [--tail N] [--since D] [-t]`: each service's output, prefixed by
 //! its name. With `--follow` a service is followed through restarts: when a run ends, one marked
 //! line says how (OOM kill or not, exit code, from the engine's live events) and the new run's
-//! output follows from its start, so no line is printed twice.
+//! output follows, after the last line printed, so no line is printed twice.
 use std::io::{IsTerminal, Write};
 use std::pin::pin;
 use std::process::ExitCode;
@@ -207,13 +207,15 @@ async fn follow(
         )) {
             return;
         }
+        // Not from the new run's `StartedAt`: the engine records it after the process has
+        // begun, so the run's first lines can carry earlier times. Every line of the old run is
+        // at or before the last one printed, so what comes after it is the new run's.
         request = LogRequest {
             follow: true,
             tail: None,
-            since: next.started().map(unix_secs),
+            since: last_printed.or(run.started()).map(unix_secs),
         };
-        not_before = next.started();
-        last_printed = None;
+        not_before = None;
         run = next;
     }
 }

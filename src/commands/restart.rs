@@ -53,6 +53,7 @@ pub async fn run(ctx: &Context, args: RestartArgs) -> Result<ExitCode, Error> {
                 readiness::condition(service),
                 args.wait_timeout,
                 service.healthcheck.as_ref(),
+                |_| {},
             )
             .await?;
             let state = readiness::ready_word(&engine, readiness::condition(service), &facts);

@@ -67,6 +67,7 @@ fn is_wait_failure(err: &Error) -> bool {
             EngineError::Unhealthy { .. }
                 | EngineError::Exited { .. }
                 | EngineError::WaitTimeout { .. }
+                | EngineError::NotReady { .. }
         )
     )
 }
@@ -216,6 +217,7 @@ async fn bring_up(
         readiness,
         timeout,
         service.healthcheck.as_ref(),
+        |url| task.stage(&format!("waiting for {url}")),
     )
     .await?;
     // Ready by the shared rule: the engine says healthy, or its own check passed when we ran

@@ -132,7 +132,18 @@ async fn wait_one(
     };
     let left = deadline.saturating_duration_since(Instant::now());
     let early = service.healthcheck.as_ref();
-    match readiness::wait_ready(engine, &id, name, condition, left, early).await {
+    let waited = match until {
+        // Running only: no health check and no ready URL asked.
+        Until::Running => {
+            engine
+                .wait_ready(&id, name, Readiness::Running, left, None)
+                .await
+        }
+        Until::Healthy => {
+            readiness::wait_ready(engine, &id, name, condition, left, early, |_| {}).await
+        }
+    };
+    match waited {
         Ok(_) => Outcome::Ready,
         Err(EngineError::WaitTimeout {
             health, log_tail, ..

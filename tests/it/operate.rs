@@ -503,3 +503,65 @@ fn logs_follow_marks_an_oom_kill_between_the_runs() {
     let container = demo.service_container("recommendation").unwrap();
     assert_eq!(inspect(&container)["State"]["OOMKilled"], true);
 }
+
+/// Two services without a Docker health check that name a ready URL: one that answers (the
+/// service's own admin port, published), one where nothing listens.
+const READY_URLS: &str = r#"
+services:
+  answers:
+    image: ${RECOMMENDATION_IMAGE:-demo/recommendation:0.1.0}
+    ports:
+      - "127.0.0.1:${ADMIN_PORT}:9002"
+    labels:
+      dev.demo.ready-url: "http://127.0.0.1:${ADMIN_PORT}/state"
+    mem_limit: 64m
+  silent:
+    image: ${RECOMMENDATION_IMAGE:-demo/recommendation:0.1.0}
+    labels:
+      dev.demo.ready-url: "http://127.0.0.1:${CLOSED_PORT}/"
+    mem_limit: 64m
+"#;
+
+#[test]
+fn status_and_wait_read_readiness_from_the_ready_url() {
+    if !engine_available() {
+        return;
+    }
+    crate::support::images::ensure_ours();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-compose.yaml");
+    std::fs::write(&file, READY_URLS).unwrap();
+    let demo = Demo::new("operate-ready-url")
+        .file(file)
+        .env("ADMIN_PORT", &free_port().to_string())
+        .env("CLOSED_PORT", &free_port().to_string());
+
+    let up = demo.run(&["up", "answers"]).success();
+    assert!(up.stdout().contains("answers"), "{}", up.stdout());
+    demo.run(&["up", "silent", "--wait-timeout", "2s"])
+        .fails(1, "service \"silent\" was not ready after 2s");
+
+    let status = demo.run(&["status", "--json"]);
+    assert_eq!(status.code(), Some(1), "{}", status.stdout());
+    let status = status.json();
+    let health = |service: &str| {
+        status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service)
+            .unwrap()["health"]
+            .clone()
+    };
+    assert_eq!(health("answers"), "healthy");
+    assert_eq!(health("silent"), "unhealthy");
+    // The engine itself knows no health for either.
+    let id = demo.service_container("answers").unwrap();
+    assert!(inspect(&id)["State"]["Health"].is_null());
+
+    demo.run(&["wait", "answers", "--timeout", "5s"]).success();
+    demo.run(&["wait", "silent", "--timeout", "2s"])
+        .fails(4, "service \"silent\" was not ready within --timeout");
+    demo.run(&["wait", "silent", "--until", "running", "--timeout", "5s"])
+        .success();
+}

@@ -191,7 +191,9 @@ async fn follow(
             }
         };
         if next.started_at == run.started_at {
-            // Same run, the engine just closed the stream: resume after the last line.
+            // Same run, the engine just closed the stream: resume after the last line, after a
+            // pause, so a stream that keeps closing is not asked for in a tight loop.
+            tokio::time::sleep(POLL).await;
             request = LogRequest {
                 follow: true,
                 tail: None,

@@ -323,6 +323,36 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
         followed.trim_end().ends_with("--- exited: exit 2 ---"),
         "{followed}"
     );
+    assert!(!followed.contains('\x1b'), "no colour without a terminal");
+
+    // On a terminal (util-linux `script` gives it one) the prefix is coloured, unless NO_COLOR.
+    let on_terminal = |no_colour: bool| {
+        let line = format!(
+            "{} --project {} --file {} logs quits",
+            env!("CARGO_BIN_EXE_demo"),
+            demo.project,
+            dir.path().join("docker-compose.yaml").display()
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_colour {
+            script.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&script.output().expect("script runs").stdout).into_owned()
+    };
+    let coloured = on_terminal(false);
+    assert!(
+        coloured.contains("\x1b[36mquits |\x1b[0m recommendation: unknown argument"),
+        "{coloured:?}"
+    );
+    let plain = on_terminal(true);
+    assert!(
+        plain.contains("quits | recommendation: unknown argument"),
+        "{plain:?}"
+    );
+    assert!(!plain.contains('\x1b'), "{plain:?}");
 }
 
 #[test]

@@ -326,9 +326,9 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
     assert!(!followed.contains('\x1b'), "no colour without a terminal");
 
     // On a terminal (util-linux `script` gives it one) the prefix is coloured, unless NO_COLOR.
-    let on_terminal = |no_colour: bool| {
+    let on_terminal = |no_colour: bool, args: &str| {
         let line = format!(
-            "{} --project {} --file {} logs quits",
+            "{} --project {} --file {} {args}",
             env!("CARGO_BIN_EXE_demo"),
             demo.project,
             dir.path().join("docker-compose.yaml").display()
@@ -342,17 +342,33 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
         }
         String::from_utf8_lossy(&script.output().expect("script runs").stdout).into_owned()
     };
-    let coloured = on_terminal(false);
+    let coloured = on_terminal(false, "logs quits");
     assert!(
         coloured.contains("\x1b[36mquits |\x1b[0m recommendation: unknown argument"),
         "{coloured:?}"
     );
-    let plain = on_terminal(true);
+    let plain = on_terminal(true, "logs quits");
     assert!(
         plain.contains("quits | recommendation: unknown argument"),
         "{plain:?}"
     );
     assert!(!plain.contains('\x1b'), "{plain:?}");
+
+    // `status --watch` on a terminal redraws in place: back up over the block, clear, draw.
+    let watched = on_terminal(
+        false,
+        "status --watch --interval 500ms & sleep 2.5; kill -INT $!; wait",
+    );
+    let block = watched
+        .split("\x1b[J")
+        .nth(1)
+        .expect("the screen is cleared before each block");
+    let block = block.split('\x1b').next().unwrap();
+    let lines = block.lines().count();
+    assert!(
+        watched.contains(&format!("\x1b[{lines}A\x1b[J")),
+        "{watched:?}"
+    );
 }
 
 #[test]

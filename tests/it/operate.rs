@@ -577,9 +577,10 @@ fn status_and_wait_read_readiness_from_the_ready_url() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("docker-compose.yaml");
     std::fs::write(&file, READY_URLS).unwrap();
+    let admin_port = free_port().to_string();
     let demo = Demo::new("operate-ready-url")
-        .file(file)
-        .env("ADMIN_PORT", &free_port().to_string())
+        .file(file.clone())
+        .env("ADMIN_PORT", &admin_port)
         .env("CLOSED_PORT", &free_port().to_string());
 
     let up = demo.run(&["up", "answers"]).success();
@@ -610,4 +611,39 @@ fn status_and_wait_read_readiness_from_the_ready_url() {
         .fails(4, "service \"silent\" was not ready within --timeout");
     demo.run(&["wait", "silent", "--until", "running", "--timeout", "5s"])
         .success();
+
+    // `doctor` names who holds a published port: this project itself, or another demo project.
+    let port_check = |demo: &Demo| {
+        let report = demo.run(&["doctor", "--json"]).json();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == format!("port 127.0.0.1:{admin_port}"))
+            .unwrap()
+            .clone()
+    };
+    let own = port_check(&demo);
+    assert_eq!(own["status"], "ok", "{own}");
+    assert_eq!(
+        own["detail"],
+        "published by this project's answers (running)"
+    );
+    let other = Demo::new("operate-ready-url-other")
+        .file(file)
+        .env("ADMIN_PORT", &admin_port)
+        .env("CLOSED_PORT", &free_port().to_string());
+    let held = port_check(&other);
+    assert_eq!(held["status"], "fail", "{held}");
+    assert_eq!(
+        held["detail"],
+        format!("held by demo project {}'s answers (running)", demo.project)
+    );
+    assert!(
+        held["fix"].as_str().unwrap().starts_with(&format!(
+            "`demo -p {} down`, or set ADMIN_PORT",
+            demo.project
+        )),
+        "{held}"
+    );
 }

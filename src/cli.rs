@@ -170,7 +170,8 @@ pub enum Until {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Services to wait for (default: all).
+    /// Services to wait for (default: every service with a container, or all of them while
+    /// none has one yet).
     pub services: Vec<String>,
     /// What must hold for every selected service.
     #[arg(long, value_enum, default_value = "healthy")]

@@ -38,8 +38,16 @@ enum Outcome {
 
 pub async fn run(ctx: &Context, args: WaitArgs) -> Result<ExitCode, Error> {
     let project = ctx.load()?;
-    let selected = project.select(&args.services, true)?;
+    let mut selected = project.select(&args.services, true)?;
     let engine = ctx.engine().await?;
+    if args.services.is_empty() {
+        // Every service that has a container; none yet means `demo up` is still to create them
+        // (it creates them all at once), so then wait for every service to appear.
+        let observed = engine.observe(&project.name).await?;
+        if !observed.containers.is_empty() {
+            selected.retain(|s| observed.of_service(&s.name).next().is_some());
+        }
+    }
     let waits = selected
         .iter()
         .map(|service| wait_one(&engine, &project.name, service, args.until, args.timeout));

@@ -127,6 +127,9 @@ fn logs_follow_a_restart_restart_frees_the_leak_wait_and_watch() {
         assert_eq!(state["health"], "healthy", "{state}");
         assert_eq!(state["ready"], true, "{state}");
     }
+    // No names: the services that have a container, not the four this test never started.
+    let all = demo.run(&["wait", "--timeout", "20s"]).success().stdout();
+    assert_eq!(all.lines().count(), 2, "{all}");
 
     // Follow the recommendation service while the test kills its process from outside the
     // engine (no `docker kill`, so the restart policy applies): both runs and one marked line.

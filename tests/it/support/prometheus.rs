@@ -220,17 +220,25 @@ impl Prometheus {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let config = super::repo().join("compose/prometheus/prometheus.yml");
+        Prometheus::launch(dir, &config, &data, &[])
+    }
+
+    /// Starts Prometheus with `config`, its data in `data`, and `flags`; waits until ready.
+    /// `dir` holds the log and lives as long as the server.
+    pub fn launch(
+        dir: tempfile::TempDir,
+        config: &std::path::Path,
+        data: &std::path::Path,
+        flags: &[String],
+    ) -> Prometheus {
         let port = super::free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(tool("prometheus"))
-            .arg(format!(
-                "--config.file={}",
-                super::repo()
-                    .join("compose/prometheus/prometheus.yml")
-                    .display()
-            ))
+            .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

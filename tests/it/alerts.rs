@@ -11,7 +11,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::prometheus::tool;
+use crate::support::prometheus::{Prometheus, serve_openmetrics, tool};
+use crate::support::{Demo, engine_available};
 
 /// Samples after the flag goes off: 15 minutes at the 5 s step.
 const TAIL_STEPS: usize = 180;
@@ -251,4 +252,61 @@ fn the_leak_fires_within_five_minutes_of_the_flag_and_each_alert_names_the_servi
     }];
     let report = promtool_test(&rec, &wrong).expect_err("nothing fires before the flag");
     assert!(report.contains("DemoMemoryLeak"), "{report}");
+}
+
+/// A real Prometheus (Debian's 2.42) with the stack's rules, scraping a recommendation whose
+/// CPU-time counter drops every other scrape (a restart each time): `demo status` shows the
+/// alert it fires, as text and as JSON.
+#[test]
+fn status_shows_the_alert_prometheus_fires() {
+    if !engine_available() {
+        return;
+    }
+    let target = serve_openmetrics(|n| {
+        let cpu = if n % 2 == 0 { 5.0 } else { 0.5 };
+        format!(
+            "# TYPE process_cpu_time_seconds counter\nprocess_cpu_time_seconds_total{{service_name=\"recommendation\",cpu_mode=\"user\"}} {cpu}\n# EOF\n"
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: otel-collector\n    honor_labels: true\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n",
+            repo().join("compose/prometheus/alerts.yml").display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = Prometheus::launch(dir, &config, &data, &[]);
+    // No containers of this project: the rows say missing, the alert still shows.
+    let demo = Demo::new("status_alerts").env("PROMETHEUS_PORT", &server.port.to_string());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let run = demo.run(&["status"]);
+        let out = run.stdout();
+        if out.contains("alert DemoServiceRestarted (firing)") {
+            assert!(
+                out.contains("recommendation restarted in the last 5 minutes"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no firing alert in status after 30 s:\n{out}{}\n{}",
+            run.stderr(),
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let json = demo.run(&["status", "--json"]).json();
+    let alerts = json["alerts"].as_array().unwrap();
+    assert!(
+        alerts.iter().any(|a| a["name"] == "DemoServiceRestarted"
+            && a["state"] == "firing"
+            && a["service"] == "recommendation"),
+        "{json}"
+    );
 }

@@ -8,8 +8,6 @@
 //! client `diagnose` uses reads the exemplars back.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +15,7 @@ use demo::signals::exemplars::{self, Exemplar};
 use demo::signals::{jaeger, names};
 use serde_json::Value;
 
-use crate::support::prometheus::Prometheus as TestPrometheus;
+use crate::support::prometheus::{Prometheus as TestPrometheus, serve_openmetrics};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -243,28 +241,6 @@ fn trace_links_in_the_dashboards_open_the_jaeger_datasource_for_both_cache_outco
     );
 }
 
-/// Serves `body` as OpenMetrics on a free port until the test ends (the thread dies with it).
-fn serve_openmetrics(body: String) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
-
 #[test]
 fn prometheus_with_the_compose_flags_stores_the_collectors_exemplars_and_diagnose_reads_the_slowest()
  {
@@ -286,7 +262,7 @@ fn prometheus_with_the_compose_flags_stores_the_collectors_exemplars_and_diagnos
 
     let exposition = read(&format!("{RECORDED}/collector-8889-openmetrics.txt"));
     let served = exposition_exemplars(&exposition, names::SPAN_DURATION_BUCKET);
-    let target = serve_openmetrics(exposition);
+    let target = serve_openmetrics(move |_| exposition.clone());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(

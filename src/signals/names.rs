@@ -181,6 +181,21 @@ pub const EXEMPLAR_TRACE_ID: &str = "trace_id";
 /// The exemplar label that carries the span id.
 pub const EXEMPLAR_SPAN_ID: &str = "span_id";
 
+// ---- Alert rules (compose/prometheus/alerts.yml; tests/it/alerts.rs checks they exist) ----
+
+/// A service's memory climbing steadily: the leak itself, the first alert of the scenario.
+pub const ALERT_MEMORY_LEAK: &str = "DemoMemoryLeak";
+/// A service restarted (its CPU-time counter reset): here, the OOM kill.
+pub const ALERT_SERVICE_RESTARTED: &str = "DemoServiceRestarted";
+/// Server p95 far above the service's own recent baseline.
+pub const ALERT_LATENCY_ABOVE_BASELINE: &str = "DemoLatencyAboveBaseline";
+/// Every alert the rules define.
+pub const ALERTS: &[&str] = &[
+    ALERT_MEMORY_LEAK,
+    ALERT_SERVICE_RESTARTED,
+    ALERT_LATENCY_ABOVE_BASELINE,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

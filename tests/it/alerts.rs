@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
+use demo::signals::names;
 use serde_json::Value;
 
 use crate::support::prometheus::{Prometheus, serve_openmetrics, tool};
@@ -188,7 +189,11 @@ fn every_10s(from_s: f64, to_s: f64) -> impl Iterator<Item = u64> {
 fn the_rules_are_silent_on_the_healthy_baseline_and_after_the_flag_is_off() {
     let rec = recording();
     let names: Vec<String> = rules().into_iter().map(|(n, ..)| n).collect();
-    assert!(names.len() >= 3, "leak, restarts and latency: {names:?}");
+    // The names `demo` and its tests know are the ones the rules define.
+    assert_eq!(
+        names.iter().map(String::as_str).collect::<Vec<_>>(),
+        demo::signals::names::ALERTS
+    );
     // Before the flag, and from 5 minutes after it went off (the restart alert looks 5 minutes
     // back, and the last OOM kill came shortly before the flag went off) to the end.
     let times: Vec<u64> = every_10s(0.0, rec.flag_on_s)
@@ -216,29 +221,29 @@ fn the_leak_fires_within_five_minutes_of_the_flag_and_each_alert_names_the_servi
         // The climb is seen first, ~3.5 min in, well before the first kill.
         Expect {
             at_s: at(FIRE_WITHIN_S - 60.0),
-            name: "DemoMemoryLeak",
+            name: names::ALERT_MEMORY_LEAK,
             firing: on,
         },
         Expect {
             at_s: at(FIRE_WITHIN_S - 60.0),
-            name: "DemoServiceRestarted",
+            name: names::ALERT_SERVICE_RESTARTED,
             firing: &[],
         },
         // After the first OOM kill (~4 min 15 s): the restart and the latency over baseline.
         Expect {
             at_s: at(FIRE_WITHIN_S),
-            name: "DemoServiceRestarted",
+            name: names::ALERT_SERVICE_RESTARTED,
             firing: on,
         },
         Expect {
             at_s: at(FIRE_WITHIN_S - 10.0),
-            name: "DemoLatencyAboveBaseline",
+            name: names::ALERT_LATENCY_ABOVE_BASELINE,
             firing: on,
         },
         // The second climb, before the second kill (~7 min 45 s).
         Expect {
             at_s: at(450.0),
-            name: "DemoMemoryLeak",
+            name: names::ALERT_MEMORY_LEAK,
             firing: on,
         },
     ];
@@ -247,11 +252,11 @@ fn the_leak_fires_within_five_minutes_of_the_flag_and_each_alert_names_the_servi
     // The expectations can fail: the healthy minute before the flag fires nothing.
     let wrong = [Expect {
         at_s: at(-10.0),
-        name: "DemoMemoryLeak",
+        name: names::ALERT_MEMORY_LEAK,
         firing: on,
     }];
     let report = promtool_test(&rec, &wrong).expect_err("nothing fires before the flag");
-    assert!(report.contains("DemoMemoryLeak"), "{report}");
+    assert!(report.contains(names::ALERT_MEMORY_LEAK), "{report}");
 }
 
 /// A real Prometheus (Debian's 2.42) with the stack's rules, scraping a recommendation whose
@@ -304,9 +309,11 @@ fn status_shows_the_alert_prometheus_fires() {
     let json = demo.run(&["status", "--json"]).json();
     let alerts = json["alerts"].as_array().unwrap();
     assert!(
-        alerts.iter().any(|a| a["name"] == "DemoServiceRestarted"
-            && a["state"] == "firing"
-            && a["service"] == "recommendation"),
+        alerts
+            .iter()
+            .any(|a| a["name"] == names::ALERT_SERVICE_RESTARTED
+                && a["state"] == "firing"
+                && a["service"] == "recommendation"),
         "{json}"
     );
 }

@@ -6,34 +6,23 @@
 //! and every counter goes on at the pace of the healthy minute before the flag.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 
 use demo::signals::names;
 use serde_json::Value;
 
+use crate::pipeline::{read, yaml};
 use crate::support::prometheus::{Prometheus, serve_openmetrics, tool};
-use crate::support::{Demo, engine_available};
+use crate::support::{Demo, engine_available, repo};
 
 /// Samples after the flag goes off: 15 minutes at the 5 s step.
 const TAIL_STEPS: usize = 180;
 /// How soon after the flag goes on at least one alert must fire.
 const FIRE_WITHIN_S: f64 = 300.0;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn json(rel: &str) -> Value {
-    let text = std::fs::read_to_string(repo().join(rel)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 /// The rules file's alerts: name, summary template and severity.
 fn rules() -> Vec<(String, String, String)> {
-    let text = std::fs::read_to_string(repo().join("compose/prometheus/alerts.yml")).unwrap();
-    let parsed: serde_norway::Value = serde_norway::from_str(&text).unwrap();
-    let parsed = serde_json::to_value(parsed).unwrap();
+    let parsed = yaml("compose/prometheus/alerts.yml");
     parsed["groups"]
         .as_array()
         .unwrap()
@@ -49,8 +38,8 @@ fn rules() -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The recording as promtool input series, with the flag-off tail appended; and the index of
-/// the sample at which the flag went on, and of the first sample after it went off.
+/// The recording as promtool input series, with the flag-off tail appended, and when (seconds
+/// from the first sample) the flag went on, went off, and the data ends.
 struct Recording {
     series: Vec<(String, String)>,
     flag_on_s: f64,
@@ -59,7 +48,10 @@ struct Recording {
 }
 
 fn recording() -> Recording {
-    let doc = json("tests/fixtures/recorded/alerts/leak-run-2-series.json");
+    let doc: Value = serde_json::from_str(&read(
+        "tests/fixtures/recorded/alerts/leak-run-2-series.json",
+    ))
+    .unwrap();
     let step = doc["step_seconds"].as_f64().unwrap();
     let flag_on_s = doc["flag_on_after_seconds"].as_f64().unwrap();
     let baseline_samples = (flag_on_s / step) as usize;

@@ -8,27 +8,14 @@
 //! client `diagnose` uses reads the exemplars back.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use demo::signals::exemplars::{self, Exemplar};
 use demo::signals::{jaeger, names};
 use serde_json::Value;
 
+use crate::pipeline::{dashboards, panels, read, yaml};
 use crate::support::prometheus::{Prometheus as TestPrometheus, serve_openmetrics};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-fn yaml(rel: &str) -> Value {
-    let parsed: serde_norway::Value = serde_norway::from_str(&read(rel)).unwrap();
-    serde_json::to_value(parsed).unwrap()
-}
 
 const RECORDED: &str = "tests/fixtures/recorded/exemplars";
 
@@ -57,30 +44,6 @@ fn datasources() -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn dashboards() -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(repo().join("dashboards")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            out.push((
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                serde_json::from_str(&text).unwrap(),
-            ));
-        }
-    }
-    out
-}
-
-fn panels(list: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for panel in list.as_array().into_iter().flatten() {
-        out.push(panel);
-        out.extend(panels(&panel["panels"]));
-    }
-    out
 }
 
 /// Every string in a JSON value.
@@ -151,7 +114,7 @@ fn the_exemplar_link_field_datasource_uids_and_dashboards_agree() {
     let mut problems = Vec::new();
     let mut latency_targets = 0;
     for (name, dashboard) in dashboards() {
-        for panel in panels(&dashboard["panels"]) {
+        for panel in panels(&dashboard) {
             for target in panel["targets"].as_array().into_iter().flatten() {
                 let expr = target["expr"].as_str().unwrap_or_default();
                 if !expr.contains(names::SPAN_DURATION_BUCKET) {
@@ -212,7 +175,7 @@ fn trace_links_in_the_dashboards_open_the_jaeger_datasource_for_both_cache_outco
         .filter_map(|l| l["url"].as_str().map(str::to_string))
         .filter(|u| !u.is_empty())
         .collect();
-    for panel in panels(&rec["panels"]) {
+    for panel in panels(&rec) {
         let content = panel["options"]["content"].as_str().unwrap_or_default();
         for part in content.split("](").skip(1) {
             urls.push(part.split(')').next().unwrap().to_string());
@@ -319,7 +282,7 @@ fn the_callers_error_panel_runs_the_query_status_and_diagnose_share() {
         .into_iter()
         .find(|(n, _)| n == "recommendation.json")
         .unwrap();
-    let panel = panels(&rec["panels"])
+    let panel = panels(&rec)
         .into_iter()
         .find(|p| p["title"] == "Callers' error rate")
         .expect("a panel for the callers' error rate");

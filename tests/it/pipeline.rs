@@ -29,13 +29,13 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read(rel: &str) -> String {
+pub(crate) fn read(rel: &str) -> String {
     let path = repo().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// A YAML file as JSON values, so YAML and dashboard JSON are walked the same way.
-fn yaml(rel: &str) -> Value {
+pub(crate) fn yaml(rel: &str) -> Value {
     let parsed: serde_norway::Value =
         serde_norway::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"));
     serde_json::to_value(parsed).unwrap_or_else(|e| panic!("{rel} has non-string keys: {e}"))
@@ -59,7 +59,7 @@ struct Query {
     expr: String,
 }
 
-fn dashboards() -> Vec<(String, Value)> {
+pub(crate) fn dashboards() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let dir = repo().join("dashboards");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -83,7 +83,7 @@ fn dashboards() -> Vec<(String, Value)> {
 }
 
 /// Every panel, including those nested in (collapsed) rows.
-fn panels(dashboard: &Value) -> Vec<&Value> {
+pub(crate) fn panels(dashboard: &Value) -> Vec<&Value> {
     fn walk<'a>(list: &'a Value, out: &mut Vec<&'a Value>) {
         for panel in list.as_array().into_iter().flatten() {
             out.push(panel);

@@ -12,7 +12,9 @@ use demo::signals::names;
 use serde_json::Value;
 
 use crate::pipeline::{read, yaml};
-use crate::support::prometheus::{Prometheus, serve_openmetrics, tool};
+use crate::support::prometheus::{
+    Prometheus, fast_scrape_config, restarting_cpu_counter, serve_openmetrics, tool,
+};
 use crate::support::{Demo, engine_available, repo};
 
 /// Samples after the flag goes off: 15 minutes at the 5 s step.
@@ -259,22 +261,9 @@ fn status_shows_the_alert_prometheus_fires() {
     if !engine_available() {
         return;
     }
-    let target = serve_openmetrics(|n| {
-        let cpu = if n % 2 == 0 { 5.0 } else { 0.5 };
-        format!(
-            "# TYPE process_cpu_time_seconds counter\nprocess_cpu_time_seconds_total{{service_name=\"recommendation\",cpu_mode=\"user\"}} {cpu}\n# EOF\n"
-        )
-    });
+    let target = serve_openmetrics(|n| format!("{}# EOF\n", restarting_cpu_counter(n)));
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: otel-collector\n    honor_labels: true\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n",
-            repo().join("compose/prometheus/alerts.yml").display()
-        ),
-    )
-    .unwrap();
+    let config = fast_scrape_config(dir.path(), target);
     let data = dir.path().join("data");
     let server = Prometheus::launch(dir, &config, &data, &[]);
     // No containers of this project: the rows say missing, the alert still shows.

@@ -15,7 +15,9 @@ use demo::signals::{jaeger, names};
 use serde_json::Value;
 
 use crate::pipeline::{dashboards, panels, read, yaml};
-use crate::support::prometheus::{Prometheus as TestPrometheus, serve_openmetrics};
+use crate::support::prometheus::{
+    Prometheus as TestPrometheus, fast_scrape_config, restarting_cpu_counter, serve_openmetrics,
+};
 
 const RECORDED: &str = "tests/fixtures/recorded/exemplars";
 
@@ -227,14 +229,7 @@ fn prometheus_with_the_compose_flags_stores_the_collectors_exemplars_and_diagnos
     let served = exposition_exemplars(&exposition, names::SPAN_DURATION_BUCKET);
     let target = serve_openmetrics(move |_| exposition.clone());
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: otel-collector\n    honor_labels: true\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n"
-        ),
-    )
-    .unwrap();
+    let config = fast_scrape_config(dir.path(), target);
     let data = dir.path().join("data");
     let server = TestPrometheus::launch(dir, &config, &data, &flags);
 
@@ -287,4 +282,98 @@ fn the_callers_error_panel_runs_the_query_status_and_diagnose_share() {
         .find(|p| p["title"] == "Callers' error rate")
         .expect("a panel for the callers' error rate");
     assert_eq!(panel["targets"][0]["expr"], names::CALLERS_ERROR_RATIO);
+}
+
+/// The recorded exposition with each exemplar stamped now (the recording's own stamps lie in
+/// the past, outside any diagnose window), and a CPU-time counter of the recommendation that
+/// drops every other scrape (a restart each time, so the restart alert fires).
+fn live_exposition(recorded: &str, n: usize) -> String {
+    let now = demo::signals::prometheus::unix_now();
+    let mut out = String::new();
+    for line in recorded.lines().filter(|l| *l != "# EOF") {
+        match line.split_once(" # {") {
+            Some((sample, exemplar)) => {
+                let (labels, rest) = exemplar.split_once("} ").unwrap();
+                let value = rest.split_whitespace().next().unwrap();
+                out.push_str(&format!("{sample} # {{{labels}}} {value} {now:.3}\n"));
+            }
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out.push_str(&restarting_cpu_counter(n));
+    out.push_str("# EOF\n");
+    out
+}
+
+/// `demo diagnose` against a running recommendation container and a real Prometheus with the
+/// stack's rules and flags: its report ends with the firing alert and the slowest exemplar's
+/// trace, linked to the project's Jaeger.
+#[test]
+fn diagnose_points_at_the_firing_alert_and_the_slowest_trace() {
+    if !crate::support::engine_available() {
+        return;
+    }
+    let recorded = read(&format!("{RECORDED}/collector-8889-openmetrics.txt"));
+    let (slow_id, slow_ms) = exposition_exemplars(&recorded, names::SPAN_DURATION_BUCKET)
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let target = serve_openmetrics(move |n| live_exposition(&recorded, n));
+    let dir = tempfile::tempdir().unwrap();
+    let config = fast_scrape_config(dir.path(), target);
+    let data = dir.path().join("data");
+    let flags = vec!["--enable-feature=exemplar-storage".to_string()];
+    let server = TestPrometheus::launch(dir, &config, &data, &flags);
+
+    let demo = crate::support::Demo::offline("diagnose_pointers")
+        .env("PROMETHEUS_PORT", &server.port.to_string());
+    demo.run(&["up", "--no-deps", "--wait-timeout", "90s", "recommendation"])
+        .success();
+    let jaeger_port = demo.get_env("JAEGER_UI_PORT").unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let json = loop {
+        let json = demo
+            .run(&["diagnose", "--json", "--sample", "2s"])
+            .success()
+            .json();
+        let pointers = &json["pointers"];
+        let firing = pointers["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == names::ALERT_SERVICE_RESTARTED && a["state"] == "firing");
+        if firing && pointers["slowest_exemplar"].is_object() {
+            break json;
+        }
+        assert!(Instant::now() < deadline, "no pointers in 60 s: {pointers}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let slowest = &json["pointers"]["slowest_exemplar"];
+    assert_eq!(slowest["trace_id"], slow_id.as_str());
+    assert!((slowest["duration_ms"].as_f64().unwrap() - slow_ms).abs() < 1e-6);
+    assert_eq!(
+        slowest["trace_url"],
+        format!("http://127.0.0.1:{jaeger_port}/trace/{slow_id}").as_str()
+    );
+    let search = slowest["search_url"].as_str().unwrap();
+    assert!(
+        search.starts_with(&format!(
+            "http://127.0.0.1:{jaeger_port}/search?service=recommendation"
+        )),
+        "{search}"
+    );
+    // The text report ends with the same pointers.
+    let text = demo.run(&["diagnose", "--sample", "2s"]).success().stdout();
+    let tail = text
+        .split("where to look next:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        tail.contains(&format!(
+            "alert          {}",
+            names::ALERT_SERVICE_RESTARTED
+        )),
+        "{text}"
+    );
+    assert!(tail.contains(&format!("trace {slow_id}")), "{text}");
 }

@@ -316,3 +316,27 @@ pub fn serve_openmetrics(body: impl Fn(usize) -> String + Send + 'static) -> u16
     });
     port
 }
+
+/// A Prometheus configuration in `dir` that scrapes `target` and evaluates the stack's alert
+/// rules every second (as the stack does every 5 s), so tests see alerts within seconds.
+pub fn fast_scrape_config(dir: &std::path::Path, target: u16) -> PathBuf {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: otel-collector\n    honor_labels: true\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n",
+            super::repo().join("compose/prometheus/alerts.yml").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The recommendation's CPU-time counter as the n-th scrape sees it: it drops every other
+/// scrape, a restart each time (what the restart alert looks for). OpenMetrics lines, no EOF.
+pub fn restarting_cpu_counter(n: usize) -> String {
+    let cpu = if n.is_multiple_of(2) { 5.0 } else { 0.5 };
+    format!(
+        "# TYPE process_cpu_time_seconds counter\nprocess_cpu_time_seconds_total{{service_name=\"recommendation\",cpu_mode=\"user\"}} {cpu}\n"
+    )
+}

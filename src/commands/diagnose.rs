@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures_util::future;
+use serde::Serialize;
 
 use super::Context;
 use crate::cli::DiagnoseArgs;
@@ -22,7 +23,9 @@ use crate::diagnose::{
 };
 use crate::engine::{ContainerFacts, Engine, kills_at_most};
 use crate::error::Error;
+use crate::signals::alerts::Alert;
 use crate::signals::endpoints::Endpoints;
+use crate::signals::exemplars::{self, Exemplar};
 use crate::signals::jaeger::{self, Jaeger, Trace, TraceQuery};
 use crate::signals::names;
 use crate::signals::prometheus::{self, KeySignals, Prometheus, query};
@@ -62,9 +65,10 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
 
     let mut task = ctx.progress.task("diagnose");
     task.stage("reading Prometheus and Jaeger");
-    let (prometheus, jaeger) = tokio::join!(
+    let (prometheus, jaeger, pointers) = tokio::join!(
         read_prometheus(endpoints.prometheus.as_deref(), window),
         read_jaeger(endpoints.jaeger.as_deref(), window),
+        read_pointers(&endpoints, window),
     );
     task.stage(&format!(
         "sampling memory of {} containers every {}s for up to {}",
@@ -93,14 +97,128 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
         diagnose::report::duration(observations.sampled_s)
     ));
     if args.json {
+        let report = WithPointers {
+            diagnosis: &diagnosis,
+            pointers: &pointers,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&diagnosis).expect("a diagnosis serializes")
+            serde_json::to_string_pretty(&report).expect("a diagnosis serializes")
         );
     } else {
         print!("{}", diagnose::report::render(&diagnosis));
+        print!("{}", render_pointers(&pointers));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where to look next, from Prometheus: the alerts firing (compose/prometheus/alerts.yml) and
+/// the trace behind the slowest exemplar of the window, with its Jaeger search. Printed after
+/// the report; an unanswered read is a note, never a failure.
+#[derive(Debug, Default, Serialize)]
+pub struct Pointers {
+    pub alerts: Vec<Alert>,
+    pub slowest_exemplar: Option<SlowestTrace>,
+    pub notes: Vec<String>,
+}
+
+/// The slowest exemplar and the Jaeger pages that show its trace and its neighbours.
+#[derive(Debug, Serialize)]
+pub struct SlowestTrace {
+    #[serde(flatten)]
+    pub exemplar: Exemplar,
+    pub trace_url: Option<String>,
+    pub search_url: Option<String>,
+}
+
+/// The JSON report: the diagnosis's own fields, and `pointers` beside them.
+#[derive(Serialize)]
+struct WithPointers<'a> {
+    #[serde(flatten)]
+    diagnosis: &'a Diagnosis,
+    pointers: &'a Pointers,
+}
+
+async fn read_pointers(endpoints: &Endpoints, window: Duration) -> Pointers {
+    let mut pointers = Pointers::default();
+    let Some(url) = endpoints.prometheus.as_deref() else {
+        return pointers;
+    };
+    let client = match Prometheus::new(url, prometheus::DEFAULT_TIMEOUT) {
+        Ok(client) => client,
+        Err(e) => {
+            pointers.notes.push(format!("alerts and exemplars: {e}"));
+            return pointers;
+        }
+    };
+    let end = prometheus::unix_now();
+    let selector = exemplars::durations_of(names::SERVICE_RECOMMENDATION);
+    let (alerts, found) = tokio::join!(
+        client.alerts(),
+        client.exemplars(&selector, end - window.as_secs_f64(), end)
+    );
+    match alerts {
+        Ok(alerts) => pointers.alerts = alerts,
+        Err(e) => pointers.notes.push(format!("alerts: {e}")),
+    }
+    match found {
+        Ok(found) => {
+            pointers.slowest_exemplar = exemplars::slowest(&found).map(|e| SlowestTrace {
+                exemplar: e.clone(),
+                trace_url: endpoints
+                    .jaeger
+                    .as_deref()
+                    .map(|base| jaeger::trace_url(base, &e.trace_id)),
+                search_url: endpoints.jaeger.as_deref().map(|base| {
+                    let service = e
+                        .service
+                        .as_deref()
+                        .unwrap_or(names::SERVICE_RECOMMENDATION);
+                    let mut search = TraceQuery::new(service).lookback(window);
+                    if let Some(span) = &e.span_name {
+                        search = search.operation(span);
+                    }
+                    jaeger::search_url(base, &search)
+                }),
+            });
+            if found.is_empty() {
+                pointers.notes.push(format!(
+                    "exemplars: none in the window (Prometheus keeps them with --enable-feature=exemplar-storage; {} has none yet)",
+                    names::SERVICE_RECOMMENDATION
+                ));
+            }
+        }
+        Err(e) => pointers.notes.push(format!("exemplars: {e}")),
+    }
+    pointers
+}
+
+/// The pointers as the lines printed after the report.
+fn render_pointers(p: &Pointers) -> String {
+    let mut out = String::new();
+    if p.alerts.is_empty() && p.slowest_exemplar.is_none() && p.notes.is_empty() {
+        return out;
+    }
+    out.push_str("\nwhere to look next:\n");
+    if p.alerts.is_empty() && !p.notes.iter().any(|n| n.starts_with("alert")) {
+        out.push_str("  alerts         none firing\n");
+    }
+    for alert in &p.alerts {
+        out.push_str(&format!("  alert          {alert}\n"));
+    }
+    if let Some(slowest) = &p.slowest_exemplar {
+        out.push_str(&format!("  slowest trace  {}\n", slowest.exemplar));
+        if let Some(url) = &slowest.trace_url {
+            out.push_str(&format!("                 {url}\n"));
+        }
+        if let Some(url) = &slowest.search_url {
+            out.push_str(&format!("  its search     {url}\n"));
+        }
+    }
+    for note in &p.notes {
+        out.push_str(&format!("  note           {note}\n"));
+    }
+    out
 }
 
 /// One container being watched.
@@ -410,5 +528,46 @@ async fn read_jaeger(url: Option<&str>, window: Duration) -> Source<Vec<Trace>> 
             }
         }
         Err(e) => failed(e),
+    }
+}
+
+#[cfg(test)]
+mod pointer_tests {
+    use super::*;
+
+    #[test]
+    fn pointers_print_the_firing_alert_and_the_slowest_trace_with_its_search() {
+        let pointers = Pointers {
+            alerts: vec![Alert {
+                name: "DemoServiceRestarted".into(),
+                state: "firing".into(),
+                service: Some("recommendation".into()),
+                summary: Some("recommendation restarted in the last 5 minutes".into()),
+                active_at: None,
+            }],
+            slowest_exemplar: Some(SlowestTrace {
+                exemplar: Exemplar {
+                    trace_id: "7b84876b0b9bd98a4f414c2910173b0f".into(),
+                    span_id: None,
+                    duration_ms: 1834.5,
+                    time: 1796069618.393,
+                    span_name: Some("get_product_list".into()),
+                    service: Some("recommendation".into()),
+                },
+                trace_url: Some(
+                    "http://127.0.0.1:16686/trace/7b84876b0b9bd98a4f414c2910173b0f".into(),
+                ),
+                search_url: Some("http://127.0.0.1:16686/search?service=recommendation".into()),
+            }),
+            notes: Vec::new(),
+        };
+        insta::assert_snapshot!(render_pointers(&pointers), @r"
+        where to look next:
+          alert          DemoServiceRestarted (firing): recommendation restarted in the last 5 minutes
+          slowest trace  1834.5 ms get_product_list, trace 7b84876b0b9bd98a4f414c2910173b0f
+                         http://127.0.0.1:16686/trace/7b84876b0b9bd98a4f414c2910173b0f
+          its search     http://127.0.0.1:16686/search?service=recommendation
+        ");
+        assert_eq!(render_pointers(&Pointers::default()), "");
     }
 }

@@ -14,6 +14,7 @@ use crate::flags::FlagFile;
 use crate::images::human_bytes;
 use crate::labels;
 use crate::readiness;
+use crate::signals::alerts::Alert;
 use crate::signals::endpoints::Endpoints;
 use crate::signals::prometheus::{KeySignals, Prometheus};
 
@@ -55,6 +56,8 @@ pub struct StackStatus {
     pub signals: BTreeMap<String, KeySignals>,
     /// Why flags or signals are missing, when they are.
     pub notes: Vec<String>,
+    /// Prometheus's active alerts (compose/prometheus/alerts.yml), firing first.
+    pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -126,14 +129,26 @@ async fn collect(
     }))
     .await?;
     let mut notes = Vec::new();
-    let (flags, signals) = tokio::join!(flag_status(engine, project), key_signals(project));
+    let (flags, signals, alerts) = tokio::join!(
+        flag_status(engine, project),
+        key_signals(project),
+        active_alerts(project)
+    );
     let flags = flags.unwrap_or_else(|note| {
         notes.push(note);
         Vec::new()
     });
+    let signals_read = signals.is_ok();
     let signals = signals.unwrap_or_else(|note| {
         notes.push(note);
         BTreeMap::new()
+    });
+    // A Prometheus that is down is already a note of the signals.
+    let alerts = alerts.unwrap_or_else(|note| {
+        if signals_read {
+            notes.push(note);
+        }
+        Vec::new()
     });
     let status = StackStatus {
         project: project.name.clone(),
@@ -142,6 +157,7 @@ async fn collect(
         flags,
         signals,
         notes,
+        alerts,
     };
     Ok(status)
 }
@@ -189,6 +205,19 @@ async fn key_signals(
         ));
     }
     Ok(signals)
+}
+
+/// The alerts Prometheus has active now, or why they cannot be read.
+async fn active_alerts(project: &crate::compose::Project) -> Result<Vec<Alert>, String> {
+    let Some(url) = Endpoints::of(project).prometheus else {
+        return Err("alerts: the stack has no published Prometheus".to_string());
+    };
+    let prometheus =
+        Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| format!("alerts: {e}"))?;
+    prometheus
+        .alerts()
+        .await
+        .map_err(|e| format!("alerts: {e}"))
 }
 
 async fn row(
@@ -279,6 +308,9 @@ pub fn render_table(status: &StackStatus) -> String {
     }
     for (service, s) in &status.signals {
         out.push_str(&format!("signals {service}: {}\n", render_signals(s)));
+    }
+    for alert in &status.alerts {
+        out.push_str(&format!("alert {alert}\n"));
     }
     for note in &status.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -373,6 +405,13 @@ mod tests {
             }],
             signals: BTreeMap::from([("recommendation".to_string(), signals)]),
             notes: vec!["signals: Prometheus at http://127.0.0.1:9090 answered slowly".into()],
+            alerts: vec![Alert {
+                name: "DemoMemoryLeak".into(),
+                state: "firing".into(),
+                service: Some("recommendation".into()),
+                summary: Some("recommendation's memory is climbing steadily".into()),
+                active_at: Some("2026-11-30T20:06:19Z".into()),
+            }],
         };
         insta::assert_snapshot!(render_table(&status), @r"
         SERVICE          STATE        HEALTH     RESTARTS  OOM                MEMORY  URL
@@ -382,6 +421,7 @@ mod tests {
         grafana          missing      none              0    0                     -  -
         flag recommendationCacheFailure: on (service acts on: on)
         signals recommendation: rate 0.5/s, p95 180.0 ms, cache hits 50%
+        alert DemoMemoryLeak (firing) since 2026-11-30T20:06:19Z: recommendation's memory is climbing steadily
         note: signals: Prometheus at http://127.0.0.1:9090 answered slowly
         project demo: NOT all running and healthy
         ");

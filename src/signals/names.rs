@@ -112,6 +112,10 @@ pub const LABEL_SPAN_KIND: &str = "span_kind";
 pub const LABEL_STATUS_CODE: &str = "status_code";
 /// Whether `get_product_list` found the cache warm (`app.cache_hit` dimension): `true`/`false`.
 pub const LABEL_APP_CACHE_HIT: &str = "app_cache_hit";
+/// The same flag under upstream 3.0's attribute name (`demo.recommendation.cache_hit`
+/// dimension); our service sends both, upstream's 3.0 service only this one, so a query reads
+/// `app_cache_hit` or this.
+pub const LABEL_CACHE_HIT_3_0: &str = "demo_recommendation_cache_hit";
 /// A histogram bucket's upper bound.
 pub const LABEL_LE: &str = "le";
 /// The CPU mode of `process.cpu.time` (`cpu.mode`): `user`, `system`.
@@ -135,6 +139,7 @@ pub const LABELS: &[&str] = &[
     LABEL_SPAN_KIND,
     LABEL_STATUS_CODE,
     LABEL_APP_CACHE_HIT,
+    LABEL_CACHE_HIT_3_0,
     LABEL_LE,
     LABEL_CPU_MODE,
     LABEL_RECOMMENDATION_TYPE,
@@ -154,3 +159,60 @@ pub const STATUS_CODE_ERROR: &str = "STATUS_CODE_ERROR";
 pub const SPAN_GET_PRODUCT_LIST: &str = "get_product_list";
 /// The recommendation service's `service.name`.
 pub const SERVICE_RECOMMENDATION: &str = "recommendation";
+
+// ---- The callers' side and exemplars ----
+
+/// `span_kind` of a client span: a call the service made to another.
+pub const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
+/// The client spans of calls to the recommendation service (its gRPC methods, as the callers'
+/// instrumentation names them), as a PromQL regular expression.
+pub const RECOMMENDATION_RPC_SPANS: &str = "oteldemo.RecommendationService/.*";
+/// The callers' error ratio of the recommendation service over Grafana's `$__rate_interval`:
+/// failed client spans of calls to it over all of them. An OOM kill shows here (the caller's
+/// call fails) while the killed service's own server spans record nothing. The dashboard panel
+/// uses it verbatim (tests/it/pipeline.rs checks); other readers replace the window.
+pub const CALLERS_ERROR_RATIO: &str = "(sum(rate(traces_span_metrics_calls_total{span_kind=\"SPAN_KIND_CLIENT\", span_name=~\"oteldemo.RecommendationService/.*\", status_code=\"STATUS_CODE_ERROR\"}[$__rate_interval])) or vector(0)) / sum(rate(traces_span_metrics_calls_total{span_kind=\"SPAN_KIND_CLIENT\", span_name=~\"oteldemo.RecommendationService/.*\"}[$__rate_interval]))";
+/// The window placeholder in [`CALLERS_ERROR_RATIO`].
+pub const RATE_INTERVAL: &str = "$__rate_interval";
+
+/// The exemplar label that carries the trace id (the span-metrics connector's name, as
+/// Prometheus's `/api/v1/query_exemplars` returns it); Grafana's datasource links on it.
+pub const EXEMPLAR_TRACE_ID: &str = "trace_id";
+/// The exemplar label that carries the span id.
+pub const EXEMPLAR_SPAN_ID: &str = "span_id";
+
+// ---- Alert rules (compose/prometheus/alerts.yml; tests/it/alerts.rs checks they exist) ----
+
+/// A service's memory climbing steadily: the leak itself, the first alert of the scenario.
+pub const ALERT_MEMORY_LEAK: &str = "DemoMemoryLeak";
+/// A service restarted (its CPU-time counter reset): here, the OOM kill.
+pub const ALERT_SERVICE_RESTARTED: &str = "DemoServiceRestarted";
+/// Server p95 far above the service's own recent baseline.
+pub const ALERT_LATENCY_ABOVE_BASELINE: &str = "DemoLatencyAboveBaseline";
+/// Every alert the rules define.
+pub const ALERTS: &[&str] = &[
+    ALERT_MEMORY_LEAK,
+    ALERT_SERVICE_RESTARTED,
+    ALERT_LATENCY_ABOVE_BASELINE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_query_is_built_from_the_names_above() {
+        for part in [
+            SPAN_CALLS,
+            SPAN_KIND_CLIENT,
+            RECOMMENDATION_RPC_SPANS,
+            STATUS_CODE_ERROR,
+            LABEL_SPAN_KIND,
+            LABEL_SPAN_NAME,
+            LABEL_STATUS_CODE,
+            RATE_INTERVAL,
+        ] {
+            assert!(CALLERS_ERROR_RATIO.contains(part), "{part}");
+        }
+    }
+}

@@ -154,6 +154,16 @@ impl Prometheus {
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Data, SignalError> {
+        self.api(path, params).await
+    }
+
+    /// GET an API path and unwrap its `{"status", "data"}` envelope into `T`, mapping
+    /// failures onto [`SignalError`]; shared by the query, alert and exemplar clients.
+    pub(crate) async fn api<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, SignalError> {
         let url = self.url(path, params)?;
         let response = self.send(&url).await?;
         let status = response.status();
@@ -161,7 +171,7 @@ impl Prometheus {
             .bytes()
             .await
             .map_err(|e| SignalError::from_transport(BACKEND, self.base_url(), self.timeout, &e))?;
-        let envelope: Result<Envelope, _> = serde_json::from_slice(&body);
+        let envelope: Result<Envelope<T>, _> = serde_json::from_slice(&body);
         match envelope {
             Ok(Envelope {
                 status: ApiStatus::Success,
@@ -215,7 +225,7 @@ impl Prometheus {
 }
 
 /// Unix seconds as the API takes them (decimal, millisecond precision).
-fn format_time(time: f64) -> String {
+pub(crate) fn format_time(time: f64) -> String {
     format!("{time:.3}")
 }
 
@@ -230,9 +240,9 @@ pub fn unix_now() -> f64 {
 // ---- The API's JSON ----
 
 #[derive(Debug, Deserialize)]
-struct Envelope {
+struct Envelope<T> {
     status: ApiStatus,
-    data: Option<Data>,
+    data: Option<T>,
     #[serde(rename = "errorType")]
     error_type: Option<String>,
     error: Option<String>,
@@ -575,7 +585,7 @@ mod tests {
     use super::*;
 
     fn decode(json: &str) -> Data {
-        let envelope: Envelope = serde_json::from_str(json).expect("an envelope");
+        let envelope: Envelope<Data> = serde_json::from_str(json).expect("an envelope");
         assert_eq!(envelope.status, ApiStatus::Success);
         envelope.data.expect("data")
     }
@@ -629,7 +639,7 @@ mod tests {
 
     #[test]
     fn an_error_answer_carries_its_type_and_message() {
-        let envelope: Envelope = serde_json::from_str(
+        let envelope: Envelope<Data> = serde_json::from_str(
             r#"{"status":"error","errorType":"bad_data","error":"parse error at char 4"}"#,
         )
         .unwrap();

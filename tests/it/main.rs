@@ -1,6 +1,8 @@
 //! The one integration-test binary: drives the real `demo` binary and the real Docker engine.
+mod alerts;
 mod cli;
 mod diagnose;
+mod exemplars;
 mod faults;
 mod flag;
 mod leak;

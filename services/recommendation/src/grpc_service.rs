@@ -18,6 +18,14 @@ use crate::stats::ServiceStats;
 pub const SERVER_SPAN_NAME: &str = "oteldemo.RecommendationService/ListRecommendations";
 /// The child span around the product list, named after upstream's function.
 pub const PRODUCT_LIST_SPAN_NAME: &str = "get_product_list";
+/// Whether the product list came from the warm cache, under the public walkthrough's name.
+pub const CACHE_HIT: &str = "app.cache_hit";
+/// The same flag under upstream 3.0's name (opentelemetry-demo #3374, #3393).
+pub const CACHE_HIT_3_0: &str = "demo.recommendation.cache_hit";
+/// Entries in the (leaking) product list, under the public walkthrough's name.
+pub const PRODUCTS_COUNT: &str = "app.products.count";
+/// The same count under upstream 3.0's name.
+pub const PRODUCTS_COUNT_3_0: &str = "demo.product.count";
 /// Upstream's recommendation counter (Prometheus: `app_recommendations_counter_total`).
 pub const RECOMMENDATIONS_COUNTER: &str = "app_recommendations_counter";
 
@@ -74,17 +82,18 @@ impl RecommendationHandler {
                     cache_enabled,
                 ));
                 if let Some(hit) = list.cache_hit {
-                    span.set_attribute(KeyValue::new("app.cache_hit", hit));
+                    // Both names, so readers written for either release find it.
+                    span.set_attribute(KeyValue::new(CACHE_HIT, hit));
+                    span.set_attribute(KeyValue::new(CACHE_HIT_3_0, hit));
                     ServiceStats::count(if hit {
                         &self.stats.cache_hits
                     } else {
                         &self.stats.cache_misses
                     });
                 }
-                span.set_attribute(KeyValue::new(
-                    "app.products.count",
-                    list.products_count as i64,
-                ));
+                let count = list.products_count as i64;
+                span.set_attribute(KeyValue::new(PRODUCTS_COUNT, count));
+                span.set_attribute(KeyValue::new(PRODUCTS_COUNT_3_0, count));
                 span.set_attribute(KeyValue::new(
                     "app.filtered_products.count",
                     list.filtered.len() as i64,

@@ -143,6 +143,11 @@ async fn flag_on_traces_link_frontend_to_get_product_list_with_every_attribute()
         assert_eq!(recommended, filtered.min(5));
         let hit =
             boolean(child.attribute("app.cache_hit")).expect("app.cache_hit with the flag on");
+        assert_eq!(
+            boolean(child.attribute("demo.recommendation.cache_hit")),
+            Some(hit),
+            "upstream 3.0's name carries the same value"
+        );
         if hit {
             hits += 1;
         } else {
@@ -165,6 +170,10 @@ async fn flag_on_traces_link_frontend_to_get_product_list_with_every_attribute()
         }
         assert_eq!(
             int(child.attribute("app.products.count")),
+            Some(expected_len)
+        );
+        assert_eq!(
+            int(child.attribute("demo.product.count")),
             Some(expected_len)
         );
     }
@@ -275,7 +284,9 @@ async fn flag_off_spans_say_so_and_carry_no_cache_hit() {
             Some(false)
         );
         assert_eq!(child.attribute("app.cache_hit"), None);
+        assert_eq!(child.attribute("demo.recommendation.cache_hit"), None);
         assert_eq!(int(child.attribute("app.products.count")), Some(10));
+        assert_eq!(int(child.attribute("demo.product.count")), Some(10));
     }
     assert_eq!(state(&service)["cached_ids"], 0);
 }

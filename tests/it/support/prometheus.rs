@@ -220,17 +220,25 @@ impl Prometheus {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let config = super::repo().join("compose/prometheus/prometheus.yml");
+        Prometheus::launch(dir, &config, &data, &[])
+    }
+
+    /// Starts Prometheus with `config`, its data in `data`, and `flags`; waits until ready.
+    /// `dir` holds the log and lives as long as the server.
+    pub fn launch(
+        dir: tempfile::TempDir,
+        config: &std::path::Path,
+        data: &std::path::Path,
+        flags: &[String],
+    ) -> Prometheus {
         let port = super::free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(tool("prometheus"))
-            .arg(format!(
-                "--config.file={}",
-                super::repo()
-                    .join("compose/prometheus/prometheus.yml")
-                    .display()
-            ))
+            .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -283,4 +291,52 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Serves OpenMetrics text on a free 127.0.0.1 port, as a scrape target: `body(n)` is the
+/// n-th answer (from 0). The thread lives as long as the test process.
+pub fn serve_openmetrics(body: impl Fn(usize) -> String + Send + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let text = body(n);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    port
+}
+
+/// A Prometheus configuration in `dir` that scrapes `target` and evaluates the stack's alert
+/// rules every second (as the stack does every 5 s), so tests see alerts within seconds.
+pub fn fast_scrape_config(dir: &std::path::Path, target: u16) -> PathBuf {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: otel-collector\n    honor_labels: true\n    static_configs: [{{targets: [\"127.0.0.1:{target}\"]}}]\n",
+            super::repo().join("compose/prometheus/alerts.yml").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The recommendation's CPU-time counter as the n-th scrape sees it: it drops every other
+/// scrape, a restart each time (what the restart alert looks for). OpenMetrics lines, no EOF.
+pub fn restarting_cpu_counter(n: usize) -> String {
+    let cpu = if n.is_multiple_of(2) { 5.0 } else { 0.5 };
+    format!(
+        "# TYPE process_cpu_time_seconds counter\nprocess_cpu_time_seconds_total{{service_name=\"recommendation\",cpu_mode=\"user\"}} {cpu}\n"
+    )
 }

@@ -2,6 +2,7 @@
 //! traces, the service's own state) to a verdict with its evidence. No I/O here: the command
 //! gathers [`Observations`], [`analyze`] reads them, [`report::render`] prints the result.
 pub mod evidence;
+pub mod lives;
 pub mod percentile;
 pub mod report;
 pub mod traces;

@@ -130,6 +130,27 @@ pub struct DiagnoseArgs {
     /// Print JSON for scripts instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// The sources to read, comma-separated: any of engine, prometheus, jaeger, state.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "engine,prometheus,jaeger,state"
+    )]
+    pub sources: Vec<DiagnoseSource>,
+}
+
+/// A source `diagnose` can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnoseSource {
+    /// The engine: containers' memory stats, restart counts, OOM flags.
+    Engine,
+    /// Span and process metrics in Prometheus.
+    Prometheus,
+    /// Traces in Jaeger.
+    Jaeger,
+    /// The recommendation service's own state (`--state` inside its container).
+    State,
 }
 
 #[derive(Debug, Args)]

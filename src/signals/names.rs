@@ -148,9 +148,20 @@ pub const LABELS: &[&str] = &[
 
 /// `span_kind` of a server span: a request the service handled.
 pub const SPAN_KIND_SERVER: &str = "SPAN_KIND_SERVER";
+/// `span_kind` of a client span: a call the service made.
+pub const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
 /// `status_code` of a failed span.
 pub const STATUS_CODE_ERROR: &str = "STATUS_CODE_ERROR";
 /// The recommendation service's span around the (leaking) product-list lookup.
 pub const SPAN_GET_PRODUCT_LIST: &str = "get_product_list";
 /// The recommendation service's `service.name`.
 pub const SERVICE_RECOMMENDATION: &str = "recommendation";
+
+/// The gRPC service (the prefix of its spans' `span_name`) a service of ours serves, for the
+/// callers' client spans that name it.
+pub fn rpc_service_of(service: &str) -> Option<&'static str> {
+    match service {
+        SERVICE_RECOMMENDATION => Some("oteldemo.RecommendationService"),
+        _ => None,
+    }
+}

@@ -6,7 +6,6 @@
 //! [`MIN_SAMPLE`]) or `--sample` has passed. Prometheus and Jaeger are read once, first, with
 //! short timeouts: one that does not answer is named in the report and the verdict goes on
 //! without it.
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -71,7 +70,10 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
     let window = args.window.max(Duration::from_secs(1));
     // Prometheus is read back to the oldest container's creation (up to an hour), so the
     // restarts its counters show cover the containers' lives.
-    let oldest = containers.iter().filter_map(created_at).reduce(f64::min);
+    let oldest = containers
+        .iter()
+        .filter_map(ContainerFacts::created_unix)
+        .reduce(f64::min);
     fn left_out<T>() -> Source<T> {
         Source::Absent {
             reason: "left out by --sources".to_string(),
@@ -253,17 +255,6 @@ async fn sample(
     }
 }
 
-/// The container's creation time, unix seconds.
-fn created_at(facts: &ContainerFacts) -> Option<f64> {
-    let created = humantime::parse_rfc3339_weak(&facts.created).ok()?;
-    Some(
-        created
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs_f64(),
-    )
-}
-
 /// What the engine showed; the OOM figures here are the kills seen while sampling (a floor),
 /// `diagnose::analyze` counts them from the lasting sources.
 fn observation(w: &Watched) -> ServiceObservation {
@@ -281,7 +272,7 @@ fn observation(w: &Watched) -> ServiceObservation {
         oom_kills_total: total,
         oom_kills_in_window: in_window,
         oom_flag: Some(w.oom_flag),
-        created_at: created_at(&w.facts),
+        created_at: w.facts.created_unix(),
     }
 }
 
@@ -405,35 +396,16 @@ async fn read_prometheus(
     let step = ((end - start) / RANGE_POINTS).max(5.0);
     let cache_query =
         query::cache_latency_quantile(Some(names::SERVICE_RECOMMENDATION), 0.95, window);
-    let memory_query = query::memory_bytes(None);
-    let cpu_query = format!(
-        "sum by ({}) ({})",
-        names::LABEL_SERVICE_NAME,
-        names::PROCESS_CPU_TIME
-    );
     let step_d = Duration::from_secs_f64(step);
     let answers = tokio::try_join!(
         KeySignals::read_all(&client, window),
-        client.range(&memory_query, start, end, step_d),
-        client.range(&cpu_query, start, end, step_d),
+        prometheus::lives_series(&client, start, end, step_d),
         client.instant(&cache_query),
     );
-    let (signals, memory, cpu, cache) = match answers {
+    let (signals, (memory, cpu), cache) = match answers {
         Ok(answers) => answers,
         Err(e) => return failed(e),
     };
-    let by_service = |all: Vec<prometheus::Series>| -> BTreeMap<String, Vec<(f64, f64)>> {
-        all.into_iter()
-            .filter_map(|series| {
-                series
-                    .labels
-                    .get(names::LABEL_SERVICE_NAME)
-                    .cloned()
-                    .map(|name| (name, series.points))
-            })
-            .collect()
-    };
-    let (memory, cpu) = (by_service(memory), by_service(cpu));
     let cache_p95_ms = cache
         .iter()
         .filter(|s| !s.value.is_nan())

@@ -162,6 +162,24 @@ pub fn oom_kills(engine: EngineRecord, telemetry: Option<(usize, usize)>) -> Cou
     }
 }
 
+/// The restarts Prometheus saw over a container's whole life, and how many came at the top of
+/// a steep climb: only when its memory series begins within two steps (and the first export's
+/// half minute) of the container's creation. `None` when it does not cover the life.
+pub fn over_life(
+    memory: &[(f64, f64)],
+    cpu: &[(f64, f64)],
+    step_s: f64,
+    created_at: Option<f64>,
+) -> Option<(usize, usize)> {
+    let first = memory.first()?.0;
+    let created = created_at?;
+    if first > created + 2.0 * step_s + 30.0 {
+        return None;
+    }
+    let lives = read(memory, &counter_resets(cpu), 3.0 * step_s.max(1.0));
+    Some((lives.restarts.len(), lives.steep_restarts()))
+}
+
 /// Times (unix s) where a counter series reset: a value below the previous one. A process's
 /// counters start from zero in each life, so every reset is a restart.
 pub fn counter_resets(points: &[(f64, f64)]) -> Vec<f64> {

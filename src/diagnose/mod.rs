@@ -375,18 +375,15 @@ fn kills(
             },
         };
     };
-    // Prometheus covers the container's life when its series begin within two steps of it.
-    let covers = |l: &lives::Lives| {
-        let first = metrics
-            .and_then(|m| m.memory.get(&obs.service))
-            .and_then(|p| p.first())
-            .map(|p| p.0);
-        let step = metrics.map_or(5.0, |m| m.step_s.max(1.0));
-        match (first, obs.created_at) {
-            (Some(first), Some(created)) => first <= created + 2.0 * step + 30.0,
-            _ => false,
-        }
-        .then(|| (l.restarts.len(), l.steep_restarts()))
+    let covers = |_: &lives::Lives| {
+        let m = metrics?;
+        let memory = m.memory.get(&obs.service)?;
+        let cpu = m
+            .cpu
+            .get(&obs.service)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        lives::over_life(memory, cpu, m.step_s.max(1.0), obs.created_at)
     };
     let running = obs.state == "running";
     let ended = u64::try_from(obs.restarts_total).unwrap_or(0) + u64::from(!running);

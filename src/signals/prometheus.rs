@@ -620,6 +620,42 @@ impl KeySignals {
     }
 }
 
+/// Series per `service_name`: a service's process memory and CPU-time counter.
+pub type ByService = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// `process_memory_usage_bytes` and `process_cpu_time_seconds_total` (summed over CPU modes)
+/// per `service_name` from `start` to `end`: the series a service's lives between restarts
+/// are read from (each counter reset is a restart).
+pub async fn lives_series(
+    prometheus: &Prometheus,
+    start: f64,
+    end: f64,
+    step: Duration,
+) -> Result<(ByService, ByService), SignalError> {
+    let memory = query::memory_bytes(None);
+    let cpu = format!(
+        "sum by ({}) ({})",
+        names::LABEL_SERVICE_NAME,
+        names::PROCESS_CPU_TIME
+    );
+    let (memory, cpu) = tokio::try_join!(
+        prometheus.range(&memory, start, end, step),
+        prometheus.range(&cpu, start, end, step),
+    )?;
+    let by_service = |all: Vec<Series>| -> ByService {
+        all.into_iter()
+            .filter_map(|series| {
+                series
+                    .labels
+                    .get(names::LABEL_SERVICE_NAME)
+                    .cloned()
+                    .map(|name| (name, series.points))
+            })
+            .collect()
+    };
+    Ok((by_service(memory), by_service(cpu)))
+}
+
 /// `service_name` → value, dropping NaN (a quantile or ratio over no data).
 pub fn by_service(samples: &[Sample]) -> BTreeMap<String, f64> {
     samples

@@ -72,9 +72,13 @@ pub enum FlagAction {
         /// The flag (`recommendationServiceCacheFailure` and `recommendationCacheFailure` are
         /// the same flag).
         name: String,
-        /// How long to watch the leak grow (e.g. 90s, 10m; 0 skips the watch).
+        /// The longest to watch the leak grow (e.g. 90s, 10m; 0 skips the watch); the watch
+        /// ends sooner once the leak is visible.
         #[arg(long, value_parser = parse_duration, default_value = "10m")]
         warmup: Duration,
+        /// Watch the whole --warmup even after the leak is visible.
+        #[arg(long)]
+        full_warmup: bool,
         /// How long the service may take to report the new value.
         #[arg(long, value_parser = parse_duration, default_value = "15s")]
         confirm_timeout: Duration,

@@ -899,6 +899,7 @@ fn soak_status_every_second_for_two_minutes_and_a_flat_warmup_watch() {
         LEAK,
         "--warmup",
         "2m",
+        "--full-warmup",
         "--interval",
         "1s",
     ]));

@@ -335,6 +335,8 @@ async fn watch_warmup(
             let telemetry =
                 memory_life(prometheus.as_ref(), &site.service.name, started_unix).await;
             let life = telemetry.as_deref().unwrap_or(history.life());
+            let telemetry_peak = telemetry.iter().flatten().map(|p| p.1 as u64).max();
+            summary.memory_peak = summary.memory_peak.max(telemetry_peak);
             if summary.symptom.is_none()
                 && let Some(symptom) = warmup::visible(summary.oom_kills, p95_before, p95_now, life)
             {
@@ -365,7 +367,7 @@ async fn watch_warmup(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    summary.memory_peak = history.peak();
+    summary.memory_peak = summary.memory_peak.max(history.peak());
     if interrupted {
         summary.watched = started.elapsed();
     }
@@ -493,11 +495,8 @@ async fn key_signals(
     Ok(signals)
 }
 
-/// The dashboard and the Jaeger search the walkthrough continues with.
+/// The Jaeger search the walkthrough continues with (the summary above has the dashboard).
 fn print_where_to_look(endpoints: &Endpoints, service: &str) {
-    if let Some(dashboard) = &endpoints.grafana_dashboard {
-        println!("dashboard: {dashboard}");
-    }
     if let Some(jaeger) = &endpoints.jaeger {
         let slow = TraceQuery::new(service).tag("app.cache_hit", "false");
         println!("slow traces: {}", jaeger::search_url(jaeger, &slow));

@@ -6,5 +6,6 @@ mod flag;
 mod leak;
 mod lifecycle;
 mod pipeline;
+mod replay;
 mod signals;
 mod support;

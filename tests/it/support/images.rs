@@ -33,23 +33,28 @@ pub fn prometheus() -> String {
     static BUILT: OnceLock<String> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                let engine = demo::engine::Engine::connect().await.expect("engine");
-                let context = demo::engine::BuildContext {
-                    tar: prometheus_context(),
-                    dockerfile: "Dockerfile".into(),
-                    tag: PROMETHEUS_TAG.into(),
-                    labels: Default::default(),
-                };
-                engine
-                    .build(context, |_| {})
-                    .await
-                    .expect("build the Prometheus stand-in");
-            });
+            build(PROMETHEUS_TAG, prometheus_context());
             PROMETHEUS_TAG.to_string()
         })
         .clone()
+}
+
+/// Builds a test image from a context tar (with its `Dockerfile`) through the engine module.
+pub fn build(tag: &str, tar: Vec<u8>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = demo::engine::Engine::connect().await.expect("engine");
+        let context = demo::engine::BuildContext {
+            tar,
+            dockerfile: "Dockerfile".into(),
+            tag: tag.into(),
+            labels: Default::default(),
+        };
+        engine
+            .build(context, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("build {tag}: {e}"));
+    });
 }
 
 /// `/bin/prometheus`, `/bin/promtool`, busybox (`sh`, `wget`), glibc, `/etc/prometheus`, and
@@ -110,7 +115,7 @@ fn prometheus_context() -> Vec<u8> {
 }
 
 /// Debian's static busybox (package busybox-static); a dynamic one would need more libraries.
-fn busybox() -> String {
+pub fn busybox() -> String {
     for candidate in ["/bin/busybox", "/usr/bin/busybox"] {
         if Path::new(candidate).exists() {
             return candidate.to_string();
@@ -119,7 +124,7 @@ fn busybox() -> String {
     panic!("busybox is not installed: apt-get install busybox-static");
 }
 
-fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) {
+pub fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) {
     let mut header = tar::Header::new_gnu();
     header.set_size(bytes.len() as u64);
     header.set_mode(mode);

@@ -148,6 +148,19 @@ fn telemetry(service: &ServiceFindings, window: &str, signs: &mut Vec<Sign>) -> 
             ),
         });
     }
+    if climbing
+        && let Some(fit) = service.memory.engine
+        && service.memory.engine_growth <= Growth::Flat
+    {
+        signs.push(Sign::context(
+            "sources disagree",
+            format!(
+                "sources disagree: the engine's samples of its container read flat ({} over {} points) while Prometheus shows the climb; telemetry showing a leak is not outvoted",
+                report::rate(fit.slope),
+                fit.points
+            ),
+        ));
+    }
     let steep: Vec<&super::lives::Restart> = lives
         .restarts
         .iter()

@@ -343,6 +343,14 @@ fn a_flat_engine_reading_never_outvotes_telemetry_showing_the_leak() {
     };
     let d = analyze(&obs);
     assert_leak(&d, Confidence::Medium, "255s with a flat engine reading");
+    assert!(
+        d.verdict
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("sources disagree: the engine's samples")),
+        "{}",
+        summary(&d)
+    );
     obs.jaeger = Source::Read {
         url: "recorded".to_string(),
         data: traces_at(&traces(), at),

@@ -658,9 +658,14 @@ fn links(obs: &Observations, cache: &CacheFindings) -> Vec<(String, String)> {
     }
     if let Some(base) = &obs.links.jaeger {
         let lookback = std::time::Duration::from_secs_f64(obs.window_s.max(1.0));
+        let attribute = cache
+            .traces
+            .as_ref()
+            .and_then(|t| t.cache_hit_attribute.as_deref())
+            .unwrap_or(ATTR_CACHE_HIT);
         for (what, hit) in [("cache misses", "false"), ("cache hits", "true")] {
             let query = TraceQuery::new(names::SERVICE_RECOMMENDATION)
-                .tag(ATTR_CACHE_HIT, hit)
+                .tag(attribute, hit)
                 .lookback(lookback)
                 .limit(50);
             out.push((what.to_string(), jaeger::search_url(base, &query)));

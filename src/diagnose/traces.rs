@@ -27,9 +27,16 @@ pub const BEYOND_CATALOG: f64 = 3.0;
 
 /// A span's `cache_hit` under either name.
 pub fn cache_hit(span: &Span) -> Option<bool> {
-    CACHE_HIT_NAMES
-        .iter()
-        .find_map(|name| span.tag(name).and_then(|t| t.as_bool()))
+    cache_hit_named(span).map(|(_, hit)| hit)
+}
+
+/// A span's `cache_hit` and the attribute name that carried it.
+fn cache_hit_named(span: &Span) -> Option<(&'static str, bool)> {
+    CACHE_HIT_NAMES.iter().find_map(|name| {
+        span.tag(name)
+            .and_then(|t| t.as_bool())
+            .map(|hit| (*name, hit))
+    })
 }
 
 /// A span's product count under either name.
@@ -55,6 +62,10 @@ pub struct CacheComparison {
     /// How the product count moved across traces in time, when the spans carry it.
     #[serde(default)]
     pub list: Option<ListGrowth>,
+    /// The cache-hit attribute the spans carry (the walkthrough's, else upstream 3.0's), for
+    /// Jaeger searches that find them.
+    #[serde(default)]
+    pub cache_hit_attribute: Option<String>,
 }
 
 /// The product count across `get_product_list` spans in time. With the cache off every request
@@ -113,6 +124,7 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
     let (mut hits, mut misses) = (Vec::new(), Vec::new());
     let mut max_products_count: Option<i64> = None;
     let mut slowest: Option<SlowTrace> = None;
+    let mut attribute: Option<&str> = None;
     for trace in unique.values() {
         let mut trace_hit = None;
         let mut trace_count = None;
@@ -127,9 +139,13 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
             if span.operation_name != names::SPAN_GET_PRODUCT_LIST {
                 continue;
             }
-            let Some(hit) = cache_hit(span) else {
+            let Some((name, hit)) = cache_hit_named(span) else {
                 continue;
             };
+            // The walkthrough's name wins where spans carry both.
+            if attribute != Some(ATTR_CACHE_HIT) {
+                attribute = Some(name);
+            }
             trace_hit = Some(hit);
             let ms = span.duration as f64 / 1000.0;
             if hit {
@@ -163,6 +179,7 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
         max_products_count,
         slowest,
         list: list_growth(service, unique.values().copied()),
+        cache_hit_attribute: attribute.map(String::from),
     })
 }
 

@@ -371,7 +371,7 @@ async fn watch_warmup(
     if interrupted {
         summary.watched = started.elapsed();
     }
-    finish_summary(
+    let cache_hit_attribute = finish_summary(
         &mut summary,
         prometheus.as_ref(),
         &endpoints,
@@ -380,7 +380,11 @@ async fn watch_warmup(
     )
     .await;
     print!("{}", warmup::render_summary(&summary));
-    print_where_to_look(&endpoints, &site.service.name);
+    print_where_to_look(
+        &endpoints,
+        &site.service.name,
+        cache_hit_attribute.as_deref(),
+    );
     if interrupted {
         return Err(Error::Interrupted(
             "the warm-up watch stopped; the stack and the flag stay as they are".to_string(),
@@ -425,14 +429,15 @@ async fn memory_life(
 }
 
 /// The summary's figures read once at the end: the cache miss/hit p95 ratio, and from Jaeger
-/// the largest product count and the slowest trace since the watch began.
+/// the largest product count and the slowest trace since the watch began. Returns the
+/// cache-hit attribute the traces carry, when they showed one.
 async fn finish_summary(
     summary: &mut warmup::Summary,
     prometheus: Option<&Result<Prometheus, crate::signals::SignalError>>,
     endpoints: &Endpoints,
     service: &str,
     started: Instant,
-) {
+) -> Option<String> {
     if let Some(Ok(prometheus)) = prometheus {
         let q = crate::signals::prometheus::query::cache_latency_quantile(
             Some(service),
@@ -455,22 +460,17 @@ async fn finish_summary(
             }
         }
     }
-    let Some(base) = &endpoints.jaeger else {
-        return;
-    };
-    let Ok(client) = jaeger::Jaeger::new(base, SIGNALS_TIMEOUT) else {
-        return;
-    };
+    let base = endpoints.jaeger.as_ref()?;
+    let client = jaeger::Jaeger::new(base, SIGNALS_TIMEOUT).ok()?;
     let query = TraceQuery::new(service)
         .operation(crate::signals::names::SPAN_GET_PRODUCT_LIST)
         .lookback(started.elapsed() + Duration::from_secs(1))
         .limit(500);
-    if let Ok(traces) = client.find_traces(&query).await
-        && let Some(c) = crate::diagnose::traces::compare(service, &traces)
-    {
-        summary.max_products_count = c.max_products_count;
-        summary.slowest_trace = c.slowest.map(|t| jaeger::trace_url(base, &t.trace_id));
-    }
+    let traces = client.find_traces(&query).await.ok()?;
+    let c = crate::diagnose::traces::compare(service, &traces)?;
+    summary.max_products_count = c.max_products_count;
+    summary.slowest_trace = c.slowest.map(|t| jaeger::trace_url(base, &t.trace_id));
+    c.cache_hit_attribute
 }
 
 /// Prometheus figures for the warm-up line; the reason when there are none.
@@ -496,9 +496,12 @@ async fn key_signals(
 }
 
 /// The Jaeger search the walkthrough continues with (the summary above has the dashboard).
-fn print_where_to_look(endpoints: &Endpoints, service: &str) {
+/// `attribute`: the cache-hit attribute the service's spans carry, when traces showed it (the
+/// walkthrough's `app.cache_hit` otherwise).
+fn print_where_to_look(endpoints: &Endpoints, service: &str, attribute: Option<&str>) {
     if let Some(jaeger) = &endpoints.jaeger {
-        let slow = TraceQuery::new(service).tag("app.cache_hit", "false");
+        let attribute = attribute.unwrap_or(crate::diagnose::traces::ATTR_CACHE_HIT);
+        let slow = TraceQuery::new(service).tag(attribute, "false");
         println!("slow traces: {}", jaeger::search_url(jaeger, &slow));
     }
 }

@@ -323,6 +323,23 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_speaks_for_a_life_only_when_its_series_begin_at_the_creation() {
+        let memory = mib(&[
+            (100.0, 6.0),
+            (105.0, 40.0),
+            (110.0, 100.0),
+            (115.0, 6.0),
+            (120.0, 6.1),
+        ]);
+        let cpu = [(100.0, 0.1), (110.0, 0.3), (115.0, 0.01), (120.0, 0.02)];
+        assert_eq!(over_life(&memory, &cpu, 5.0, Some(95.0)), Some((1, 1)));
+        // Created long before the first point: restarts before it are not seen.
+        assert_eq!(over_life(&memory, &cpu, 5.0, Some(0.0)), None);
+        assert_eq!(over_life(&memory, &cpu, 5.0, None), None);
+        assert_eq!(over_life(&[], &cpu, 5.0, Some(95.0)), None);
+    }
+
+    #[test]
     fn a_geometric_climb_is_a_leak_and_a_warm_up_is_not() {
         let climb: Vec<(f64, f64)> = (0..20)
             .map(|i| (i as f64 * 5.0, 6.0 * 1.15f64.powi(i)))

@@ -33,19 +33,20 @@ pub fn prometheus() -> String {
     static BUILT: OnceLock<String> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            build(PROMETHEUS_TAG, prometheus_context());
+            build_stand_in(PROMETHEUS_TAG, prometheus_context());
             PROMETHEUS_TAG.to_string()
         })
         .clone()
 }
 
-/// Builds a test image from a context tar (with its `Dockerfile`) through the engine module.
-pub fn build(tag: &str, tar: Vec<u8>) {
+/// Builds a stand-in image `tag` from `context` (a tar with a `Dockerfile`) through demo's own
+/// engine module.
+pub fn build_stand_in(tag: &str, context: Vec<u8>) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let engine = demo::engine::Engine::connect().await.expect("engine");
         let context = demo::engine::BuildContext {
-            tar,
+            tar: context,
             dockerfile: "Dockerfile".into(),
             tag: tag.into(),
             labels: Default::default(),
@@ -53,7 +54,7 @@ pub fn build(tag: &str, tar: Vec<u8>) {
         engine
             .build(context, |_| {})
             .await
-            .unwrap_or_else(|e| panic!("build {tag}: {e}"));
+            .unwrap_or_else(|e| panic!("build the stand-in {tag}: {e}"));
     });
 }
 

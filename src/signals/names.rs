@@ -148,8 +148,6 @@ pub const LABELS: &[&str] = &[
 
 /// `span_kind` of a server span: a request the service handled.
 pub const SPAN_KIND_SERVER: &str = "SPAN_KIND_SERVER";
-/// `span_kind` of a client span: a call the service made.
-pub const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
 /// `status_code` of a failed span.
 pub const STATUS_CODE_ERROR: &str = "STATUS_CODE_ERROR";
 /// The recommendation service's span around the (leaking) product-list lookup.

@@ -394,6 +394,9 @@ pub mod query {
         server_calls(service, &[], window)
     }
 
+    /// `span_kind` of a client span: a call the service made to another.
+    const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
+
     /// Client spans that call a service, summed under the called service's name: the callers'
     /// view (at an OOM kill the caller's call fails while the killed server records nothing).
     /// `service_name` is rewritten from the caller's to the called service's by the RPC service

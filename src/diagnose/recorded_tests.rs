@@ -271,6 +271,15 @@ fn prometheus_alone_names_it_from_the_climb_and_still_after_an_oom_kill() {
         assert_eq!(rec.oom_kills_total, None);
         assert!(rec.oom_kills_in_window >= Some(1), "{rec:?}");
     }
+    let text = report::render(&leak_run_2_at(300.0, None));
+    assert!(
+        text.contains("MEMORY (Prometheus; the engine was not read"),
+        "{text}"
+    );
+    assert!(
+        text.contains("recommendation  -      "),
+        "no engine state for a telemetry-only service:\n{text}"
+    );
     let two = leak_run_2_at(480.0, None);
     assert!(
         two.verdict.evidence[0].starts_with("2 restarts"),

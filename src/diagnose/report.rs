@@ -74,7 +74,11 @@ fn services(out: &mut String, d: &Diagnosis) {
     if d.services.is_empty() {
         return;
     }
-    out.push_str("\nMEMORY (engine stats; trend fitted per life between restarts)\n");
+    if d.services.iter().all(|s| s.container.is_none()) {
+        out.push_str("\nMEMORY (Prometheus; the engine was not read; trend fitted per life)\n");
+    } else {
+        out.push_str("\nMEMORY (engine stats; trend fitted per life between restarts)\n");
+    }
     let rows: Vec<[String; 8]> = d.services.iter().map(service_row).collect();
     let header = [
         "SERVICE",

@@ -80,9 +80,13 @@ pub enum FlagAction {
         /// The flag (`recommendationServiceCacheFailure` and `recommendationCacheFailure` are
         /// the same flag).
         name: String,
-        /// How long to watch the leak grow (e.g. 90s, 10m; 0 skips the watch).
+        /// The longest to watch the leak grow (e.g. 90s, 10m; 0 skips the watch); the watch
+        /// ends sooner once the leak is visible.
         #[arg(long, value_parser = parse_duration, default_value = "10m")]
         warmup: Duration,
+        /// Watch the whole --warmup even after the leak is visible.
+        #[arg(long)]
+        full_warmup: bool,
         /// How long the service may take to report the new value.
         #[arg(long, value_parser = parse_duration, default_value = "15s")]
         confirm_timeout: Duration,
@@ -203,6 +207,27 @@ pub struct DiagnoseArgs {
     /// Print JSON for scripts instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// The sources to read, comma-separated: any of engine, prometheus, jaeger, state.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "engine,prometheus,jaeger,state"
+    )]
+    pub sources: Vec<DiagnoseSource>,
+}
+
+/// A source `diagnose` can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnoseSource {
+    /// The engine: containers' memory stats, restart counts, OOM flags.
+    Engine,
+    /// Span and process metrics in Prometheus.
+    Prometheus,
+    /// Traces in Jaeger.
+    Jaeger,
+    /// The recommendation service's own state (`--state` inside its container).
+    State,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,6 @@
 //! [`MIN_SAMPLE`]) or `--sample` has passed. Prometheus and Jaeger are read once, first, with
 //! short timeouts: one that does not answer is named in the report and the verdict goes on
 //! without it.
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use futures_util::future;
 use serde::Serialize;
 
 use super::Context;
-use crate::cli::DiagnoseArgs;
+use crate::cli::{DiagnoseArgs, DiagnoseSource};
 use crate::diagnose::trend::MemorySample;
 use crate::diagnose::verdict::Confidence;
 use crate::diagnose::{
@@ -42,18 +41,28 @@ const ADMIN_EVERY: u32 = 5;
 /// Generous: a busy engine can take seconds to start an exec, and a read that gives up is a
 /// gap in the evidence (the reads run beside the stats, so a slow one delays only its tick).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(8);
-/// Traces asked of Jaeger per `app.cache_hit` value.
-const TRACE_LIMIT: usize = 200;
+/// Traces asked of Jaeger (at the default load, 0.5 calls/s, a 5m window holds 150).
+const TRACE_LIMIT: usize = 500;
 /// Points of the Prometheus memory range over the window (the step is at least the 5 s scrape).
-const RANGE_POINTS: f64 = 120.0;
+const RANGE_POINTS: f64 = 240.0;
+/// How far back Prometheus is read to see the containers' restarts in its counters.
+const LIVES_REACH: Duration = Duration::from_secs(3600);
 
 pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
     let project = ctx.load()?;
-    let engine = ctx.engine().await?;
-    let observed = engine.observe(&project.name).await?;
-    let mut containers: Vec<ContainerFacts> = observed.containers;
+    let uses = |source: DiagnoseSource| args.sources.contains(&source);
+    // Without the engine, `diagnose` reads telemetry only and needs no engine at all.
+    let engine = if uses(DiagnoseSource::Engine) {
+        Some(ctx.engine().await?)
+    } else {
+        None
+    };
+    let mut containers: Vec<ContainerFacts> = match &engine {
+        Some(engine) => engine.observe(&project.name).await?.containers,
+        None => Vec::new(),
+    };
     containers.sort_by(|a, b| a.service.cmp(&b.service));
-    if containers.is_empty() {
+    if engine.is_some() && containers.is_empty() {
         eprintln!(
             "nothing to diagnose: project {} has no containers; start it with `demo up`",
             project.name
@@ -62,13 +71,39 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
     }
     let endpoints = Endpoints::of(&project);
     let window = args.window.max(Duration::from_secs(1));
+    // Prometheus is read back to the oldest container's creation (up to an hour), so the
+    // restarts its counters show cover the containers' lives.
+    let oldest = containers
+        .iter()
+        .filter_map(ContainerFacts::created_unix)
+        .reduce(f64::min);
+    fn left_out<T>() -> Source<T> {
+        Source::Absent {
+            reason: "left out by --sources".to_string(),
+        }
+    }
 
     let mut task = ctx.progress.task("diagnose");
     task.stage("reading Prometheus and Jaeger");
     let (prometheus, jaeger, pointers) = tokio::join!(
-        read_prometheus(endpoints.prometheus.as_deref(), window),
-        read_jaeger(endpoints.jaeger.as_deref(), window),
-        read_pointers(&endpoints, window),
+        async {
+            match uses(DiagnoseSource::Prometheus) {
+                true => read_prometheus(endpoints.prometheus.as_deref(), window, oldest).await,
+                false => left_out(),
+            }
+        },
+        async {
+            match uses(DiagnoseSource::Jaeger) {
+                true => read_jaeger(endpoints.jaeger.as_deref(), window).await,
+                false => left_out(),
+            }
+        },
+        async {
+            match uses(DiagnoseSource::Prometheus) {
+                true => read_pointers(&endpoints, window).await,
+                false => Pointers::default(),
+            }
+        },
     );
     task.stage(&format!(
         "sampling memory of {} containers every {}s for up to {}",
@@ -90,8 +125,23 @@ pub async fn run(ctx: &Context, args: DiagnoseArgs) -> Result<ExitCode, Error> {
             jaeger: endpoints.jaeger.clone(),
             prometheus: endpoints.prometheus.clone(),
         },
+        engine_excluded: engine.is_none(),
     };
-    let diagnosis = sample(&engine, &containers, args.sample, &mut observations, &task).await;
+    let diagnosis = match &engine {
+        Some(engine) => {
+            let state = uses(DiagnoseSource::State);
+            sample(
+                engine,
+                &containers,
+                args.sample,
+                state,
+                &mut observations,
+                &task,
+            )
+            .await
+        }
+        None => diagnose::analyze(&observations),
+    };
     task.finish(&format!(
         "sampled for {}",
         diagnose::report::duration(observations.sampled_s)
@@ -233,6 +283,8 @@ struct Watched {
     /// Restarts seen while sampling with the engine's OOM flag set: OOM kills even when the
     /// engine's event log (the last 256 events of the whole engine) has lost them.
     oom_restarts: u64,
+    /// The engine's `OOMKilled` at the last reading.
+    oom_flag: bool,
 }
 
 /// Samples until confident or out of time; each tick re-analyses everything gathered so far.
@@ -240,6 +292,7 @@ async fn sample(
     engine: &Engine,
     containers: &[ContainerFacts],
     longest: Duration,
+    read_state: bool,
     obs: &mut Observations,
     task: &crate::progress::Task,
 ) -> Diagnosis {
@@ -256,11 +309,12 @@ async fn sample(
             oom_kills_total: 0,
             oom_kills_in_window: 0,
             oom_restarts: 0,
+            oom_flag: c.oom_killed,
         })
         .collect();
     let admin_container = containers
         .iter()
-        .find(|c| c.service == names::SERVICE_RECOMMENDATION)
+        .find(|c| read_state && c.service == names::SERVICE_RECOMMENDATION)
         .cloned();
     let mut admin = admin_container
         .as_ref()
@@ -288,6 +342,7 @@ async fn sample(
         }
         for (w, reading) in watched.iter_mut().zip(readings) {
             w.state = reading.state;
+            w.oom_flag = reading.oom_flag;
             if let Some(restarts) = reading.restarts {
                 if restarts > w.restarts && reading.oom_flag {
                     w.oom_restarts += (restarts - w.restarts) as u64;
@@ -323,6 +378,8 @@ async fn sample(
     }
 }
 
+/// What the engine showed; the OOM figures here are the kills seen while sampling (a floor),
+/// `diagnose::analyze` counts them from the lasting sources.
 fn observation(w: &Watched) -> ServiceObservation {
     let running = w.state == "running";
     let total = kills_at_most(w.oom_kills_total, w.restarts, running).max(w.oom_restarts);
@@ -337,6 +394,8 @@ fn observation(w: &Watched) -> ServiceObservation {
         restarts_during_sampling: w.restarts - w.restarts_at_start,
         oom_kills_total: total,
         oom_kills_in_window: in_window,
+        oom_flag: Some(w.oom_flag),
+        created_at: w.facts.created_unix(),
     }
 }
 
@@ -434,7 +493,11 @@ fn progress_line(d: &Diagnosis, elapsed: Duration, longest: Duration) -> String 
 }
 
 /// Key signals over the window, process memory as a range, and the cache-hit/miss p95.
-async fn read_prometheus(url: Option<&str>, window: Duration) -> Source<MetricsData> {
+async fn read_prometheus(
+    url: Option<&str>,
+    window: Duration,
+    oldest: Option<f64>,
+) -> Source<MetricsData> {
     let Some(url) = url else {
         return Source::Absent {
             reason: "the compose file has no prometheus service".to_string(),
@@ -449,34 +512,23 @@ async fn read_prometheus(url: Option<&str>, window: Duration) -> Source<MetricsD
         Err(e) => return failed(e),
     };
     let end = prometheus::unix_now();
-    let step = (window.as_secs_f64() / RANGE_POINTS).max(5.0);
+    let window_start = end - window.as_secs_f64();
+    let start = oldest
+        .map_or(window_start, |o| o.min(window_start))
+        .max(end - LIVES_REACH.as_secs_f64());
+    let step = ((end - start) / RANGE_POINTS).max(5.0);
     let cache_query =
         query::cache_latency_quantile(Some(names::SERVICE_RECOMMENDATION), 0.95, window);
-    let memory_query = query::memory_bytes(None);
+    let step_d = Duration::from_secs_f64(step);
     let answers = tokio::try_join!(
         KeySignals::read_all(&client, window),
-        client.range(
-            &memory_query,
-            end - window.as_secs_f64(),
-            end,
-            Duration::from_secs_f64(step)
-        ),
+        prometheus::lives_series(&client, start, end, step_d),
         client.instant(&cache_query),
     );
-    let (signals, memory, cache) = match answers {
+    let (signals, (memory, cpu), cache) = match answers {
         Ok(answers) => answers,
         Err(e) => return failed(e),
     };
-    let memory: BTreeMap<String, Vec<(f64, f64)>> = memory
-        .into_iter()
-        .filter_map(|series| {
-            series
-                .labels
-                .get(names::LABEL_SERVICE_NAME)
-                .cloned()
-                .map(|name| (name, series.points))
-        })
-        .collect();
     let cache_p95_ms = cache
         .iter()
         .filter(|s| !s.value.is_nan())
@@ -493,6 +545,8 @@ async fn read_prometheus(url: Option<&str>, window: Duration) -> Source<MetricsD
             memory,
             step_s: step,
             cache_p95_ms,
+            cpu,
+            window_start: (start < window_start).then_some(window_start),
         },
     }
 }
@@ -512,21 +566,17 @@ async fn read_jaeger(url: Option<&str>, window: Duration) -> Source<Vec<Trace>> 
         Ok(client) => client,
         Err(e) => return failed(e),
     };
-    let search = |hit: &str| {
-        TraceQuery::new(names::SERVICE_RECOMMENDATION)
-            .tag(diagnose::traces::ATTR_CACHE_HIT, hit)
-            .limit(TRACE_LIMIT)
-            .lookback(window)
-    };
-    let (hits, misses) = (search("true"), search("false"));
-    match tokio::try_join!(client.find_traces(&hits), client.find_traces(&misses)) {
-        Ok((mut hits, misses)) => {
-            hits.extend(misses);
-            Source::Read {
-                url: url.to_string(),
-                data: hits,
-            }
-        }
+    // Every get_product_list span, not a tag search: spans carry the walkthrough's or upstream
+    // 3.0's attribute names, and those with the cache off show the catalog's size.
+    let search = TraceQuery::new(names::SERVICE_RECOMMENDATION)
+        .operation(names::SPAN_GET_PRODUCT_LIST)
+        .limit(TRACE_LIMIT)
+        .lookback(window);
+    match client.find_traces(&search).await {
+        Ok(traces) => Source::Read {
+            url: url.to_string(),
+            data: traces,
+        },
         Err(e) => failed(e),
     }
 }

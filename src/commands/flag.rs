@@ -112,12 +112,13 @@ pub async fn run(ctx: &Context, args: FlagArgs) -> Result<ExitCode, Error> {
         FlagAction::Enable {
             name,
             warmup,
+            full_warmup,
             confirm_timeout,
             interval,
         } => {
             set(ctx, &engine, &project, &name, true, confirm_timeout).await?;
             if !warmup.is_zero() {
-                watch_warmup(&engine, &project, warmup, interval).await?;
+                watch_warmup(&engine, &project, warmup, interval, full_warmup).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -263,6 +264,7 @@ async fn watch_warmup(
     project: &Project,
     total: Duration,
     interval: Duration,
+    full: bool,
 ) -> Result<(), Error> {
     let site = locate(engine, project).await?;
     let endpoints = Endpoints::of(project);
@@ -271,8 +273,20 @@ async fn watch_warmup(
         .as_deref()
         .map(|url| Prometheus::new(url, SIGNALS_TIMEOUT));
     let started = Instant::now();
+    let started_unix = unix_now() as f64;
     let mut history = History::default();
-    let mut oom_kills = engine.oom_kills(&site.container).await?;
+    // The p95 before the flag: the last minute's, read as the watch starts.
+    let p95_before = key_signals(prometheus.as_ref(), &site.service.name)
+        .await
+        .ok()
+        .and_then(|s| s.p95_ms);
+    let mut summary = warmup::Summary {
+        p95_before_ms: p95_before,
+        dashboard: endpoints.grafana_dashboard.clone(),
+        ..warmup::Summary::default()
+    };
+    let oom_kills_before = engine.oom_kills(&site.container).await?;
+    let mut oom_kills = oom_kills_before;
     let mut events_seen_until = unix_now();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total.as_secs());
@@ -294,8 +308,9 @@ async fn watch_warmup(
                 Some(f) if f.is_running() => engine.memory(&f.id).await?,
                 _ => None,
             };
+            let restarts = facts.as_ref().map_or(0, |f| f.restart_count);
             if let Some(m) = memory {
-                history.push(elapsed, m.bytes);
+                history.push(elapsed, m.bytes, restarts);
             }
             let now = unix_now();
             oom_kills += engine
@@ -306,10 +321,27 @@ async fn watch_warmup(
                 elapsed,
                 memory_bytes: memory.map(|m| m.bytes),
                 memory_limit: facts.as_ref().and_then(|f| f.memory_limit),
-                restarts: facts.as_ref().map_or(0, |f| f.restart_count),
+                restarts,
                 oom_kills,
                 signals: key_signals(prometheus.as_ref(), &site.service.name).await,
             };
+            let p95_now = sample.signals.as_ref().ok().and_then(|s| s.p95_ms);
+            summary.p95_peak_ms = match (summary.p95_peak_ms, p95_now) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            summary.memory_limit = sample.memory_limit;
+            summary.oom_kills = oom_kills - oom_kills_before;
+            let telemetry =
+                memory_life(prometheus.as_ref(), &site.service.name, started_unix).await;
+            let life = telemetry.as_deref().unwrap_or(history.life());
+            let telemetry_peak = telemetry.iter().flatten().map(|p| p.1 as u64).max();
+            summary.memory_peak = summary.memory_peak.max(telemetry_peak);
+            if summary.symptom.is_none()
+                && let Some(symptom) = warmup::visible(summary.oom_kills, p95_before, p95_now, life)
+            {
+                summary.symptom = Some((elapsed, symptom));
+            }
             match &bar {
                 Some(bar) => {
                     bar.set_position(elapsed.as_secs());
@@ -321,7 +353,8 @@ async fn watch_warmup(
                 }
                 None => println!("{}", warmup::render_plain(&sample, &history, total)),
             }
-            if elapsed >= total {
+            if elapsed >= total || (summary.symptom.is_some() && !full) {
+                summary.watched = elapsed;
                 return Ok::<_, Error>(());
             }
             tokio::time::sleep(interval.min(total - elapsed)).await;
@@ -334,13 +367,110 @@ async fn watch_warmup(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    print_where_to_look(&endpoints, &site.service.name);
+    summary.memory_peak = summary.memory_peak.max(history.peak());
+    if interrupted {
+        summary.watched = started.elapsed();
+    }
+    let cache_hit_attribute = finish_summary(
+        &mut summary,
+        prometheus.as_ref(),
+        &endpoints,
+        &site.service.name,
+        started,
+    )
+    .await;
+    print!("{}", warmup::render_summary(&summary));
+    print_where_to_look(
+        &endpoints,
+        &site.service.name,
+        cache_hit_attribute.as_deref(),
+    );
     if interrupted {
         return Err(Error::Interrupted(
             "the warm-up watch stopped; the stack and the flag stay as they are".to_string(),
         ));
     }
     Ok(())
+}
+
+/// The service's memory in its current life from Prometheus, since a minute before the watch
+/// began: the series the dashboard's memory panel draws. `None` when Prometheus has none.
+async fn memory_life(
+    prometheus: Option<&Result<Prometheus, crate::signals::SignalError>>,
+    service: &str,
+    since: f64,
+) -> Option<Vec<(f64, f64)>> {
+    let Some(Ok(prometheus)) = prometheus else {
+        return None;
+    };
+    let end = unix_now() as f64;
+    let (memory, cpu) = crate::signals::prometheus::lives_series(
+        prometheus,
+        since - 60.0,
+        end,
+        Duration::from_secs(5),
+    )
+    .await
+    .ok()?;
+    let points = memory.get(service).filter(|p| p.len() >= 3)?;
+    let resets = cpu
+        .get(service)
+        .map(|c| crate::diagnose::lives::counter_resets(c))
+        .unwrap_or_default();
+    let lives = crate::diagnose::lives::read(points, &resets, 15.0);
+    let last_restart = lives.restarts.last().map_or(f64::MIN, |r| r.at);
+    Some(
+        points
+            .iter()
+            .copied()
+            .filter(|p| p.0 >= last_restart)
+            .collect(),
+    )
+}
+
+/// The summary's figures read once at the end: the cache miss/hit p95 ratio, and from Jaeger
+/// the largest product count and the slowest trace since the watch began. Returns the
+/// cache-hit attribute the traces carry, when they showed one.
+async fn finish_summary(
+    summary: &mut warmup::Summary,
+    prometheus: Option<&Result<Prometheus, crate::signals::SignalError>>,
+    endpoints: &Endpoints,
+    service: &str,
+    started: Instant,
+) -> Option<String> {
+    if let Some(Ok(prometheus)) = prometheus {
+        let q = crate::signals::prometheus::query::cache_latency_quantile(
+            Some(service),
+            0.95,
+            started.elapsed().max(SIGNALS_WINDOW),
+        );
+        if let Ok(samples) = prometheus.instant(&q).await {
+            let p95 = |hit: &str| {
+                samples
+                    .iter()
+                    .find(|s| {
+                        s.labels.get(crate::signals::names::LABEL_APP_CACHE_HIT)
+                            == Some(&hit.to_string())
+                    })
+                    .map(|s| s.value)
+                    .filter(|v| v.is_finite() && *v > 0.0)
+            };
+            if let (Some(hit), Some(miss)) = (p95("true"), p95("false")) {
+                summary.miss_hit_ratio = Some(miss / hit);
+            }
+        }
+    }
+    let base = endpoints.jaeger.as_ref()?;
+    let client = jaeger::Jaeger::new(base, SIGNALS_TIMEOUT).ok()?;
+    let query = TraceQuery::new(service)
+        .operation(crate::signals::names::SPAN_GET_PRODUCT_LIST)
+        .lookback(started.elapsed() + Duration::from_secs(1))
+        .limit(500);
+    let traces = client.find_traces(&query).await.ok()?;
+    let c = crate::diagnose::traces::compare(service, &traces)?;
+    summary.max_products_count = c.max_products_count;
+    summary.slowest_trace = c.slowest.map(|t| jaeger::trace_url(base, &t.trace_id));
+    c.cache_hit_attribute
 }
 
 /// Prometheus figures for the warm-up line; the reason when there are none.
@@ -365,13 +495,13 @@ async fn key_signals(
     Ok(signals)
 }
 
-/// The dashboard and the Jaeger search the walkthrough continues with.
-fn print_where_to_look(endpoints: &Endpoints, service: &str) {
-    if let Some(dashboard) = &endpoints.grafana_dashboard {
-        println!("dashboard: {dashboard}");
-    }
+/// The Jaeger search the walkthrough continues with (the summary above has the dashboard).
+/// `attribute`: the cache-hit attribute the service's spans carry, when traces showed it (the
+/// walkthrough's `app.cache_hit` otherwise).
+fn print_where_to_look(endpoints: &Endpoints, service: &str, attribute: Option<&str>) {
     if let Some(jaeger) = &endpoints.jaeger {
-        let slow = TraceQuery::new(service).tag("app.cache_hit", "false");
+        let attribute = attribute.unwrap_or(crate::diagnose::traces::ATTR_CACHE_HIT);
+        let slow = TraceQuery::new(service).tag(attribute, "false");
         println!("slow traces: {}", jaeger::search_url(jaeger, &slow));
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::compose::Service;
+use crate::diagnose::lives;
 use crate::engine::{ContainerFacts, Engine};
 use crate::error::Error;
 use crate::flags::FlagFile;
@@ -33,7 +34,11 @@ pub struct ServiceStatus {
     pub restarts: i64,
     /// The last exit code, when the container is not running.
     pub exit_code: Option<i64>,
-    pub oom_kills: u64,
+    /// OOM kills since the container was created; `None` (null, printed `?`) where it cannot
+    /// be known, never a smaller number.
+    pub oom_kills: Option<u64>,
+    /// Where `oom_kills` comes from (the engine's record, Prometheus's counters), or why unknown.
+    pub oom_source: String,
     pub memory_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
     pub url: Option<String>,
@@ -123,11 +128,13 @@ async fn collect(
     wanted: &[&Service],
 ) -> Result<StackStatus, Error> {
     let observed = engine.observe(&project.name).await?;
-    let rows = future::try_join_all(wanted.iter().map(|service| {
+    let mut rows = future::try_join_all(wanted.iter().map(|service| {
         let container = observed.of_service(&service.name).next();
         row(engine, service, container)
     }))
     .await?;
+    let containers: Vec<&ContainerFacts> = observed.containers.iter().collect();
+    count_oom_kills(project, &containers, &mut rows).await;
     let mut notes = Vec::new();
     let (flags, signals, alerts) = tokio::join!(
         flag_status(engine, project),
@@ -234,17 +241,19 @@ async fn row(
             health: "none".to_string(),
             restarts: 0,
             exit_code: None,
-            oom_kills: 0,
+            oom_kills: None,
+            oom_source: "no container".to_string(),
             memory_bytes: None,
             memory_limit_bytes: None,
             url,
         });
     };
-    let (memory, oom_kills) = if c.is_running() {
-        tokio::try_join!(engine.memory(&c.id), engine.oom_kills(c))?
+    let memory = if c.is_running() {
+        engine.memory(&c.id).await?
     } else {
-        (None, engine.oom_kills(c).await?)
+        None
     };
+    let oom = lives::oom_kills(record_of(c), None);
     Ok(ServiceStatus {
         service: service.name.clone(),
         container: Some(c.name.clone()),
@@ -252,11 +261,68 @@ async fn row(
         health: readiness::health(engine, c).await,
         restarts: c.restart_count,
         exit_code: (!c.is_running()).then_some(c.exit_code),
-        oom_kills,
+        oom_kills: oom.value,
+        oom_source: oom.source,
         memory_bytes: memory.map(|m| m.bytes),
         memory_limit_bytes: c.memory_limit.or(memory.map(|m| m.limit)),
         url,
     })
+}
+
+fn record_of(c: &ContainerFacts) -> lives::EngineRecord {
+    lives::EngineRecord {
+        restart_count: c.restart_count,
+        running: c.is_running(),
+        oom_killed: c.oom_killed,
+    }
+}
+
+/// OOM kills the engine's record alone cannot tell (two or more ended runs), from the
+/// restarts Prometheus's counters show over the containers' lives (up to an hour back). The
+/// engine's event log is not read: it forgets within a minute.
+async fn count_oom_kills(
+    project: &crate::compose::Project,
+    containers: &[&ContainerFacts],
+    rows: &mut [ServiceStatus],
+) {
+    if rows.iter().all(|r| r.oom_kills.is_some()) {
+        return;
+    }
+    let Some(url) = Endpoints::of(project).prometheus else {
+        return;
+    };
+    let Ok(prometheus) = Prometheus::new(&url, Duration::from_secs(2)) else {
+        return;
+    };
+    let end = crate::signals::prometheus::unix_now();
+    let oldest = containers
+        .iter()
+        .filter_map(|c| c.created_unix())
+        .fold(end, f64::min)
+        .max(end - 3600.0);
+    let step = ((end - oldest) / 240.0).max(5.0);
+    let Ok((memory, cpu)) = crate::signals::prometheus::lives_series(
+        &prometheus,
+        oldest,
+        end,
+        Duration::from_secs_f64(step),
+    )
+    .await
+    else {
+        return;
+    };
+    for row in rows.iter_mut().filter(|r| r.oom_kills.is_none()) {
+        let Some(c) = containers.iter().find(|c| c.service == row.service) else {
+            continue;
+        };
+        let telemetry = memory.get(&row.service).and_then(|m| {
+            let cpu = cpu.get(&row.service).map(Vec::as_slice).unwrap_or_default();
+            lives::over_life(m, cpu, step, c.created_unix())
+        });
+        let count = lives::oom_kills(record_of(c), telemetry);
+        row.oom_kills = count.value;
+        row.oom_source = count.source;
+    }
 }
 
 /// The address a person opens for a service: its `dev.demo.url` label, else its first
@@ -293,10 +359,18 @@ pub fn render_table(status: &StackStatus) -> String {
             state,
             s.health,
             s.restarts,
-            s.oom_kills,
+            match (&s.container, s.oom_kills) {
+                (None, _) => "-".to_string(),
+                (Some(_), None) => "?".to_string(),
+                (Some(_), Some(n)) => n.to_string(),
+            },
             memory,
             s.url.as_deref().unwrap_or("-")
         ));
+    }
+    let counted = |s: &&ServiceStatus| s.container.is_some() && s.oom_kills.is_none_or(|n| n > 0);
+    for s in status.services.iter().filter(counted) {
+        out.push_str(&format!("oom kills of {}: {}\n", s.service, s.oom_source));
     }
     for flag in &status.flags {
         let acts = flag.service_reports.map_or("-", super::flag::on_off);
@@ -343,6 +417,12 @@ pub fn render_signals(s: &KeySignals) -> String {
     });
     push("memory", s.memory_bytes, &|v| human_bytes(v as u64));
     push("cpu", s.cpu_percent, &|v| format!("{v:.1}%"));
+    push("callers' errors", s.callers_error_ratio, &|v| {
+        format!("{:.1}%", v * 100.0)
+    });
+    push("callers' failed calls", s.callers_failed_calls, &|v| {
+        format!("{v:.0}")
+    });
     if parts.is_empty() {
         "no data yet".to_string()
     } else {
@@ -364,7 +444,8 @@ mod tests {
             health: health.into(),
             restarts: 0,
             exit_code: None,
-            oom_kills: 0,
+            oom_kills: Some(0),
+            oom_source: "engine: never restarted".to_string(),
             memory_bytes: Some(12 * MIB),
             memory_limit_bytes: Some(300 * MIB),
             url: None,
@@ -375,23 +456,30 @@ mod tests {
     fn the_table_shows_exits_ooms_and_the_verdict() {
         let mut recommendation = row("recommendation", "restarting", "starting");
         recommendation.restarts = 3;
-        recommendation.oom_kills = 3;
+        recommendation.oom_kills = Some(3);
+        recommendation.oom_source = "Prometheus counters: 3 restarts seen over the container's life, 3 at the top of a steep memory climb; engine restart count 3".to_string();
         recommendation.memory_bytes = None;
         let mut load = row("load-generator", "exited", "none");
         load.exit_code = Some(137);
         load.memory_bytes = None;
+        load.restarts = 2;
+        load.oom_kills = None;
+        load.oom_source = "unknown: 3 ended runs, the last by an OOM kill; the engine keeps only the last exit's cause and Prometheus does not cover them all".to_string();
         let mut prometheus = row("prometheus", "running", "healthy");
         prometheus.url = Some("http://127.0.0.1:9090".into());
         let missing = ServiceStatus {
             container: None,
             memory_limit_bytes: None,
             memory_bytes: None,
+            oom_kills: None,
             ..row("grafana", "missing", "none")
         };
         let signals = KeySignals {
             request_rate: Some(0.5),
             p95_ms: Some(180.0),
             cache_hit_ratio: Some(0.5),
+            callers_error_ratio: Some(0.02),
+            callers_failed_calls: Some(1.0),
             ..KeySignals::default()
         };
         let status = StackStatus {
@@ -417,10 +505,12 @@ mod tests {
         SERVICE          STATE        HEALTH     RESTARTS  OOM                MEMORY  URL
         prometheus       running      healthy           0    0  12.0 MiB / 300.0 MiB  http://127.0.0.1:9090
         recommendation   restarting   starting          3    3         - / 300.0 MiB  -
-        load-generator   exited(137)  none              0    0         - / 300.0 MiB  -
-        grafana          missing      none              0    0                     -  -
+        load-generator   exited(137)  none              2    ?         - / 300.0 MiB  -
+        grafana          missing      none              0    -                     -  -
+        oom kills of recommendation: Prometheus counters: 3 restarts seen over the container's life, 3 at the top of a steep memory climb; engine restart count 3
+        oom kills of load-generator: unknown: 3 ended runs, the last by an OOM kill; the engine keeps only the last exit's cause and Prometheus does not cover them all
         flag recommendationCacheFailure: on (service acts on: on)
-        signals recommendation: rate 0.5/s, p95 180.0 ms, cache hits 50%
+        signals recommendation: rate 0.5/s, p95 180.0 ms, cache hits 50%, callers' errors 2.0%, callers' failed calls 1
         alert DemoMemoryLeak (firing) since 2026-11-30T20:06:19Z: recommendation's memory is climbing steadily
         note: signals: Prometheus at http://127.0.0.1:9090 answered slowly
         project demo: NOT all running and healthy

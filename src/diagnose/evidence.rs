@@ -48,7 +48,8 @@ pub fn signs(
 ) -> Vec<Sign> {
     let mut signs = Vec::new();
     oom(service, window, &mut signs);
-    memory(service, &mut signs);
+    let climbing = telemetry(service, window, &mut signs);
+    memory(service, climbing, &mut signs);
     if let Some(admin) = admin.filter(|a| a.service == service.service) {
         list(admin, &mut signs);
         if list_grows(admin)
@@ -71,46 +72,170 @@ pub fn signs(
     if let Some(s) = &service.signals
         && let (Some(p50), Some(p99)) = (s.p50_ms, s.p99_ms)
     {
-        signs.push(Sign {
-            weight: 0,
-            name: "latency".to_string(),
-            detail: format!(
+        signs.push(Sign::context(
+            "latency",
+            format!(
                 "server latency p50 {}, p95 {}, p99 {}, p99.9 {}",
                 report::ms(p50),
                 s.p95_ms.map_or("-".into(), report::ms),
                 report::ms(p99),
                 s.p999_ms.map_or("-".into(), report::ms),
             ),
-        });
+        ));
     }
     signs.sort_by_key(|s| std::cmp::Reverse(s.weight));
     signs
 }
 
 fn oom(service: &ServiceFindings, window: &str, signs: &mut Vec<Sign>) {
-    let oom = service.oom_kills_in_window;
+    // Telemetry-only figures are the restarts `telemetry` reads; the engine's are read here.
+    if service.container.is_none() {
+        return;
+    }
+    let (oom, at_least) = match service.oom_kills_in_window {
+        Some(n) => (n.max(service.oom_kills_seen_in_window), ""),
+        None => (service.oom_kills_seen_in_window, "at least "),
+    };
     if oom == 0 {
         return;
     }
-    let limit = service
-        .memory
-        .limit_bytes
-        .map(|l| format!(" at its {} limit", report::bytes(l)))
-        .unwrap_or_default();
+    let limit = limit_text(service, "at");
     signs.push(Sign {
         weight: if oom >= 2 { 2 } else { 1 },
         name: "OOM kills in the window".to_string(),
         detail: format!(
-            "{oom} OOM kill{}{limit} in the last {window} ({} restart{} while sampled, {} in all)",
+            "{at_least}{oom} OOM kill{}{limit} in the last {window} ({} restart{} while sampled, {} in all; {})",
             plural(oom),
-            service.restarts_during_sampling,
-            plural(service.restarts_during_sampling.unsigned_abs()),
-            service.restarts_total,
+            service.restarts_during_sampling.unwrap_or(0),
+            plural(service.restarts_during_sampling.unwrap_or(0).unsigned_abs()),
+            service.restarts_total.unwrap_or(0),
+            service.oom_source,
         ),
     });
 }
 
-fn memory(service: &ServiceFindings, signs: &mut Vec<Sign>) {
+/// " at its 200 MiB limit" (with `at`), or nothing when the limit is unknown.
+fn limit_text(service: &ServiceFindings, preposition: &str) -> String {
+    service
+        .memory
+        .limit_bytes
+        .map(|l| format!(" {preposition} its {} limit", report::bytes(l)))
+        .unwrap_or_default()
+}
+
+/// Signs from Prometheus alone: memory climbing by a factor in the current life, restarts at
+/// the top of a steep climb (its counters reset), and the callers' failed calls. Returns
+/// whether memory climbs now (the linear Prometheus reading is then left out).
+fn telemetry(service: &ServiceFindings, window: &str, signs: &mut Vec<Sign>) -> bool {
+    let Some(lives) = &service.lives else {
+        return false;
+    };
+    let climb = lives.climb;
+    let climbing = climb.is_some_and(|c| c.is_leak_like());
+    if let Some(c) = climb.filter(|c| c.is_leak_like()) {
+        let limit = limit_text(service, "of");
+        signs.push(Sign {
+            weight: 2,
+            name: "memory climbing in this life (Prometheus)".to_string(),
+            detail: format!(
+                "memory ×{:.1} in its current life, {} → {}{limit} in {}, rising in {} of {} steps (Prometheus process_memory_usage_bytes)",
+                c.factor(),
+                report::bytes(c.from_bytes),
+                report::bytes(c.to_bytes),
+                report::duration(c.over_s),
+                c.rising_steps,
+                c.steps
+            ),
+        });
+    }
+    if climbing
+        && let Some(fit) = service.memory.engine
+        && service.memory.engine_growth <= Growth::Flat
+    {
+        signs.push(Sign::context(
+            "sources disagree",
+            format!(
+                "sources disagree: the engine's samples of its container read flat ({} over {} points) while Prometheus shows the climb; telemetry showing a leak is not outvoted",
+                report::rate(fit.slope),
+                fit.points
+            ),
+        ));
+    }
+    let steep: Vec<&super::lives::Restart> = lives
+        .restarts
+        .iter()
+        .filter(|r| r.after_steep_climb)
+        .collect();
+    let in_window = service.oom_kills_in_window.unwrap_or(steep.len() as u64);
+    if !steep.is_empty() && in_window > 0 {
+        let stopped = climb.is_some_and(|c| c.stopped());
+        let engine_said = signs.iter().any(|s| s.name.starts_with("OOM kills"));
+        let peak = steep
+            .iter()
+            .filter_map(|r| r.peak_before_bytes)
+            .fold(0.0, f64::max);
+        let failed = service
+            .signals
+            .and_then(|s| s.callers_failed_calls)
+            .filter(|f| *f >= 0.5)
+            .map(|f| {
+                format!(
+                    "; its callers saw {} failed call{}",
+                    report::count(f),
+                    plural(f.round() as u64)
+                )
+            })
+            .unwrap_or_default();
+        signs.push(Sign {
+            weight: if stopped {
+                0
+            } else if engine_said {
+                1
+            } else {
+                2
+            },
+            name: "restarts at the top of a memory climb (Prometheus counters)".to_string(),
+            detail: format!(
+                "{in_window} restart{} in the last {window} right after memory climbed to {} (its counters reset: how an OOM kill looks from telemetry){failed}{}",
+                plural(in_window),
+                report::bytes(peak),
+                if stopped {
+                    "; memory climbed again since and then stopped: no active leak"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    let by_hand = lives.restarts.len() - steep.len();
+    if by_hand > 0 {
+        signs.push(Sign {
+            weight: 0,
+            name: "restarts".to_string(),
+            detail: format!(
+                "{by_hand} restart{} with no memory climb before (by hand or a crash, not an OOM kill)",
+                plural(by_hand as u64)
+            ),
+        });
+    }
+    if let Some(s) = &service.signals
+        && let Some(ratio) = s.callers_error_ratio
+        && ratio > 0.0
+    {
+        signs.push(Sign::context(
+            "callers' errors",
+            format!(
+                "its callers' client spans: {} of calls failed ({} in the window) while its own server spans report {}",
+                report::percent(ratio),
+                s.callers_failed_calls.map_or("-".into(), report::count),
+                s.error_ratio.map_or("-".into(), report::percent)
+            ),
+        ));
+    }
+    climbing
+}
+
+fn memory(service: &ServiceFindings, climbing: bool, signs: &mut Vec<Sign>) {
     let m = &service.memory;
     for (source, fit, growth, clear_weight) in [
         ("engine stats", m.engine, m.engine_growth, 2),
@@ -122,6 +247,9 @@ fn memory(service: &ServiceFindings, signs: &mut Vec<Sign>) {
         ),
     ] {
         let Some(fit) = fit else { continue };
+        if climbing && source.starts_with("Prometheus") {
+            continue;
+        }
         let weight = match growth {
             Growth::Clear => clear_weight,
             Growth::Weak => 1,
@@ -208,7 +336,33 @@ fn cache_signs(cache: &CacheFindings, signs: &mut Vec<Sign>) {
                 ),
             });
         }
-        if let Some(count) = t.max_products_count {
+        if let Some(list) = t.list.filter(|l| l.is_leak_like()) {
+            signs.push(Sign {
+                weight: 2,
+                name: "product lists beyond the catalog and growing (traces)".to_string(),
+                detail: format!(
+                    "traces: the product count is {} now{}, growing across {} traces in time{}",
+                    report::count(list.latest as f64),
+                    list.catalog
+                        .map(|c| format!(
+                            " against a catalog of {c} (the count with the cache off)"
+                        ))
+                        .unwrap_or_else(|| {
+                            " (no trace with the cache off shows the catalog's size)".to_string()
+                        }),
+                    list.steps + 1,
+                    if list.emptied > 0 {
+                        format!(
+                            ", emptied {} time{} (restarts)",
+                            list.emptied,
+                            plural(list.emptied as u64)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        } else if let Some(count) = t.max_products_count {
             signs.push(Sign {
                 weight: 0,
                 name: "large product lists".to_string(),

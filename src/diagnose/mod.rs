@@ -2,6 +2,7 @@
 //! traces, the service's own state) to a verdict with its evidence. No I/O here: the command
 //! gathers [`Observations`], [`analyze`] reads them, [`report::render`] prints the result.
 pub mod evidence;
+pub mod lives;
 pub mod percentile;
 pub mod report;
 pub mod traces;
@@ -34,6 +35,9 @@ pub struct Observations {
     /// The recommendation service's own `/state`, when it could be read.
     pub admin: Option<AdminState>,
     pub links: Links,
+    /// `--sources` left the engine out: services come from Prometheus alone.
+    #[serde(default)]
+    pub engine_excluded: bool,
 }
 
 /// What the engine showed of one service's container.
@@ -48,9 +52,16 @@ pub struct ServiceObservation {
     /// The engine's restart count at the end, and its growth while sampling.
     pub restarts_total: i64,
     pub restarts_during_sampling: i64,
-    /// OOM kills in the engine's event log: since the container exists, and within the window.
+    /// OOM kills seen while sampling (restarts with the engine's OOM flag set, events in the
+    /// window): certain, but a floor, not a count (the engine's event log forgets in seconds).
     pub oom_kills_total: u64,
     pub oom_kills_in_window: u64,
+    /// The engine's `OOMKilled` at the end (the last exit's cause), when read.
+    #[serde(default)]
+    pub oom_flag: Option<bool>,
+    /// When the container was created (unix s), to tell whether Prometheus covers its life.
+    #[serde(default)]
+    pub created_at: Option<f64>,
 }
 
 /// What Prometheus answered.
@@ -64,6 +75,14 @@ pub struct MetricsData {
     pub step_s: f64,
     /// The recommendation service's `get_product_list` p95 by `app_cache_hit` (`true`/`false`).
     pub cache_p95_ms: BTreeMap<String, f64>,
+    /// `process_cpu_time_seconds_total` summed per `service_name` over the same range as
+    /// `memory`: each reset is a restart of the process.
+    #[serde(default)]
+    pub cpu: BTreeMap<String, Vec<(f64, f64)>>,
+    /// Where the window starts (unix s) when `memory` and `cpu` reach further back (to cover
+    /// the containers' lives); `None`: they cover the window only.
+    #[serde(default)]
+    pub window_start: Option<f64>,
 }
 
 impl MetricsData {
@@ -182,10 +201,20 @@ pub struct ServiceFindings {
     pub state: String,
     pub call: Call,
     pub memory: MemoryFindings,
-    pub restarts_total: i64,
-    pub restarts_during_sampling: i64,
-    pub oom_kills_total: u64,
-    pub oom_kills_in_window: u64,
+    /// `None` where the engine was not read.
+    pub restarts_total: Option<i64>,
+    pub restarts_during_sampling: Option<i64>,
+    /// OOM kills since the container was created and in the window; `None` where it cannot be
+    /// known (never a smaller number), with where the figure comes from.
+    pub oom_kills_total: Option<u64>,
+    pub oom_kills_in_window: Option<u64>,
+    pub oom_source: String,
+    /// OOM kills in the window that were seen happen (engine events, restarts with the OOM
+    /// flag while sampling): a floor for the evidence when the count itself is unknown.
+    #[serde(default)]
+    pub oom_kills_seen_in_window: u64,
+    /// Lives between restarts, from Prometheus's memory series and counters.
+    pub lives: Option<lives::Lives>,
     /// From the span metrics and process metrics, when Prometheus had them.
     pub signals: Option<KeySignals>,
     /// The engine's samples, for scripts that want to plot them.
@@ -239,12 +268,20 @@ pub fn analyze(obs: &Observations) -> Diagnosis {
     let metrics = obs.prometheus.data();
     let window = report::duration(obs.window_s);
     let cache = cache_findings(obs, metrics);
+    let mut observed = obs.services.clone();
+    if obs.engine_excluded
+        && let Some(m) = metrics
+    {
+        observed.extend(m.memory.keys().map(|name| telemetry_only(name)));
+    }
     let mut services: Vec<ServiceFindings> =
-        obs.services.iter().map(|s| findings(s, metrics)).collect();
+        observed.iter().map(|s| findings(s, metrics)).collect();
     let mut signs: Vec<Vec<Sign>> = Vec::new();
     for service in &mut services {
         let found = evidence::signs(service, &cache, obs.admin.as_ref(), &window);
-        let observed = service.memory.running_samples > 0 || service.memory.prometheus.is_some();
+        let observed = service.memory.running_samples > 0
+            || service.memory.prometheus.is_some()
+            || service.lives.as_ref().is_some_and(|l| l.climb.is_some());
         service.call = verdict::call_of(weight(&found), observed);
         signs.push(found);
     }
@@ -278,6 +315,117 @@ fn weight(signs: &[Sign]) -> u32 {
     signs.iter().map(|s| s.weight).sum()
 }
 
+/// A service known from Prometheus alone (the engine left out by `--sources`).
+fn telemetry_only(name: &str) -> ServiceObservation {
+    ServiceObservation {
+        service: name.to_string(),
+        container: None,
+        state: "-".to_string(),
+        memory_limit: None,
+        samples: Vec::new(),
+        restarts_total: 0,
+        restarts_during_sampling: 0,
+        oom_kills_total: 0,
+        oom_kills_in_window: 0,
+        oom_flag: None,
+        created_at: None,
+    }
+}
+
+/// Points at or after `start` (all of them without one).
+fn since(points: &[(f64, f64)], start: Option<f64>) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .copied()
+        .filter(|p| start.is_none_or(|s| p.0 >= s))
+        .collect()
+}
+
+/// OOM kills and restarts from the lasting sources: the engine's record and Prometheus.
+struct Kills {
+    total: Option<u64>,
+    in_window: Option<u64>,
+    source: String,
+}
+
+fn kills(
+    obs: &ServiceObservation,
+    lives: Option<&lives::Lives>,
+    metrics: Option<&MetricsData>,
+) -> Kills {
+    let window_start = metrics.and_then(|m| m.window_start);
+    let in_window = |l: &lives::Lives| {
+        l.restarts
+            .iter()
+            .filter(|r| r.after_steep_climb && window_start.is_none_or(|s| r.at >= s))
+            .count() as u64
+    };
+    if obs.container.is_none() {
+        // Telemetry alone: the restarts its counters show in the window.
+        return match lives {
+            Some(l) => Kills {
+                total: None,
+                in_window: Some(in_window(l)),
+                source: "Prometheus counters (restarts at the top of a steep memory climb); the engine was not read".to_string(),
+            },
+            None => Kills {
+                total: None,
+                in_window: None,
+                source: "unknown: neither the engine nor Prometheus was read".to_string(),
+            },
+        };
+    };
+    let covers = |_: &lives::Lives| {
+        let m = metrics?;
+        let memory = m.memory.get(&obs.service)?;
+        let cpu = m
+            .cpu
+            .get(&obs.service)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        lives::over_life(memory, cpu, m.step_s.max(1.0), obs.created_at)
+    };
+    let running = obs.state == "running";
+    let ended = u64::try_from(obs.restarts_total).unwrap_or(0) + u64::from(!running);
+    let count = if ended > 0 && obs.oom_kills_total >= ended {
+        lives::Count {
+            value: Some(ended),
+            source: "engine: every ended run was seen OOM-killed while sampled".to_string(),
+        }
+    } else if let Some(oom_killed) = obs.oom_flag.or((ended == 0).then_some(false)) {
+        let record = lives::EngineRecord {
+            restart_count: obs.restarts_total,
+            running,
+            oom_killed,
+        };
+        lives::oom_kills(record, lives.and_then(covers))
+    } else {
+        lives::Count {
+            value: None,
+            source: "unknown: the engine's OOM flag was not read".to_string(),
+        }
+    };
+    // Kills seen while sampling are certain: a count below them is wrong, so unknown instead.
+    let total = count.value.filter(|&v| v >= obs.oom_kills_total);
+    let created_in_window = matches!(
+        (obs.created_at, window_start),
+        (Some(created), Some(start)) if created >= start
+    );
+    let in_window = match (total, lives) {
+        (Some(0), _) => Some(0),
+        (Some(t), _) if obs.oom_kills_in_window >= t || created_in_window => Some(t),
+        (Some(_), Some(l)) if covers(l).is_some() => {
+            Some(in_window(l).max(obs.oom_kills_in_window))
+        }
+        _ => None,
+    };
+    Kills {
+        total,
+        in_window,
+        source: count.source,
+    }
+}
+
 fn findings(obs: &ServiceObservation, metrics: Option<&MetricsData>) -> ServiceFindings {
     let running: Vec<f64> = obs.samples.iter().filter_map(|s| s.bytes).collect();
     let last_bytes = obs.samples.last().and_then(|s| s.bytes);
@@ -285,7 +433,22 @@ fn findings(obs: &ServiceObservation, metrics: Option<&MetricsData>) -> ServiceF
     let engine = trend::pooled_fit(&trend::segments_of_samples(&obs.samples));
     let level = running.last().copied();
     let engine_growth = verdict::growth(engine.as_ref(), level, obs.memory_limit);
-    let series = metrics.and_then(|m| m.memory.get(&obs.service).map(|s| (s, m.step_s)));
+    let series = metrics.and_then(|m| {
+        m.memory
+            .get(&obs.service)
+            .map(|s| (since(s, m.window_start), m.step_s))
+    });
+    let lives = metrics.and_then(|m| {
+        let memory = m.memory.get(&obs.service)?;
+        let resets = m
+            .cpu
+            .get(&obs.service)
+            .map(|c| lives::counter_resets(c))
+            .unwrap_or_default();
+        Some(lives::read(memory, &resets, 3.0 * m.step_s.max(1.0)))
+    });
+    let kills = kills(obs, lives.as_ref(), metrics);
+    let series = series.as_ref().map(|(points, step)| (points, *step));
     let prometheus = series.and_then(|(points, step)| {
         trend::pooled_fit(&trend::segments_of_series(points, 3.0 * step.max(1.0)))
     });
@@ -308,10 +471,13 @@ fn findings(obs: &ServiceObservation, metrics: Option<&MetricsData>) -> ServiceF
             prometheus,
             prometheus_growth,
         },
-        restarts_total: obs.restarts_total,
-        restarts_during_sampling: obs.restarts_during_sampling,
-        oom_kills_total: obs.oom_kills_total,
-        oom_kills_in_window: obs.oom_kills_in_window,
+        restarts_total: obs.container.as_ref().map(|_| obs.restarts_total),
+        restarts_during_sampling: obs.container.as_ref().map(|_| obs.restarts_during_sampling),
+        oom_kills_total: kills.total,
+        oom_kills_in_window: kills.in_window,
+        oom_source: kills.source,
+        oom_kills_seen_in_window: obs.oom_kills_in_window,
+        lives,
         signals: metrics.and_then(|m| m.signals.get(&obs.service).copied()),
         samples: obs.samples.clone(),
     }
@@ -341,7 +507,11 @@ fn decide(
     let suspect = (0..services.len())
         .filter(|&i| services[i].call >= Call::Suspicious)
         .max_by(|&a, &b| {
-            let key = |i: usize| (weight(&signs[i]), services[i].oom_kills_in_window);
+            let key = |i: usize| {
+                let s = &services[i];
+                let kills = s.oom_kills_in_window.unwrap_or(s.oom_kills_seen_in_window);
+                (weight(&signs[i]), kills)
+            };
             let slope = |i: usize| services[i].memory.best_fit().map_or(0.0, |f| f.slope);
             key(a).cmp(&key(b)).then(slope(a).total_cmp(&slope(b)))
         });
@@ -415,11 +585,27 @@ fn no_leak(obs: &Observations, services: &[ServiceFindings], fastest: Option<&Fa
         ),
         None => "no service's memory grew while sampled".to_string(),
     }];
-    if services.iter().all(|s| s.oom_kills_in_window == 0) {
+    if services.iter().all(|s| s.oom_kills_in_window == Some(0)) {
         evidence.push(format!(
             "no OOM kills in the last {}",
             report::duration(obs.window_s)
         ));
+    }
+    for s in services {
+        let Some(l) = &s.lives else { continue };
+        let steep = l.steep_restarts();
+        if steep > 0 {
+            evidence.push(format!(
+                "{}: {steep} restart{} at the top of a steep memory climb (OOM kills, seen in its Prometheus counters), but its memory {} since: no active leak",
+                s.service,
+                evidence::plural(steep as u64),
+                if l.climb.is_some_and(|c| c.stopped()) {
+                    "climbed and then stopped"
+                } else {
+                    "has not climbed"
+                }
+            ));
+        }
     }
     if let Some(admin) = &obs.admin
         && admin.cache_enabled == Some(false)
@@ -472,9 +658,14 @@ fn links(obs: &Observations, cache: &CacheFindings) -> Vec<(String, String)> {
     }
     if let Some(base) = &obs.links.jaeger {
         let lookback = std::time::Duration::from_secs_f64(obs.window_s.max(1.0));
+        let attribute = cache
+            .traces
+            .as_ref()
+            .and_then(|t| t.cache_hit_attribute.as_deref())
+            .unwrap_or(ATTR_CACHE_HIT);
         for (what, hit) in [("cache misses", "false"), ("cache hits", "true")] {
             let query = TraceQuery::new(names::SERVICE_RECOMMENDATION)
-                .tag(ATTR_CACHE_HIT, hit)
+                .tag(attribute, hit)
                 .lookback(lookback)
                 .limit(50);
             out.push((what.to_string(), jaeger::search_url(base, &query)));
@@ -593,5 +784,7 @@ fn join_and(items: &[&str]) -> String {
     }
 }
 
+#[cfg(test)]
+mod recorded_tests;
 #[cfg(test)]
 mod tests;

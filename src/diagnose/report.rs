@@ -74,7 +74,11 @@ fn services(out: &mut String, d: &Diagnosis) {
     if d.services.is_empty() {
         return;
     }
-    out.push_str("\nMEMORY (engine stats; trend fitted per life between restarts)\n");
+    if d.services.iter().all(|s| s.container.is_none()) {
+        out.push_str("\nMEMORY (Prometheus; the engine was not read; trend fitted per life)\n");
+    } else {
+        out.push_str("\nMEMORY (engine stats; trend fitted per life between restarts)\n");
+    }
     let rows: Vec<[String; 8]> = d.services.iter().map(service_row).collect();
     let header = [
         "SERVICE",
@@ -93,6 +97,9 @@ fn services(out: &mut String, d: &Diagnosis) {
         "  (RESTARTS: while sampled/total; OOM KILLS: in the last {}/since created)",
         duration(d.window_s)
     );
+    for s in d.services.iter().filter(|s| s.oom_kills_total != Some(0)) {
+        let _ = writeln!(out, "  OOM kills of {}: {}", s.service, s.oom_source);
+    }
     if let Some(f) = &d.fastest_growing {
         let _ = writeln!(
             out,
@@ -145,10 +152,23 @@ fn service_row(s: &ServiceFindings) -> [String; 8] {
         ),
         trend,
         fit,
-        format!("{}/{}", s.restarts_during_sampling, s.restarts_total),
-        format!("{}/{}", s.oom_kills_in_window, s.oom_kills_total),
+        format!(
+            "{}/{}",
+            known(s.restarts_during_sampling, "-"),
+            known(s.restarts_total, "-")
+        ),
+        format!(
+            "{}/{}",
+            known(s.oom_kills_in_window, "unknown"),
+            known(s.oom_kills_total, "unknown")
+        ),
         call.to_string(),
     ]
+}
+
+/// A figure, or what stands in for one that cannot be known.
+fn known<T: std::fmt::Display>(value: Option<T>, otherwise: &str) -> String {
+    value.map_or_else(|| otherwise.to_string(), |v| v.to_string())
 }
 
 fn growth_word(g: Growth) -> &'static str {

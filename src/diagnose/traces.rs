@@ -9,12 +9,42 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::percentile::Distribution;
-use crate::signals::jaeger::Trace;
+use crate::signals::jaeger::{Span, Trace};
 use crate::signals::names;
 
-/// Span attribute names the recommendation service sets (DESIGN §3, upstream 2.x names).
+/// Span attribute names the recommendation service sets: the walkthrough's (upstream 2.x,
+/// DESIGN §3) first, then upstream 3.0's (opentelemetry-demo #3374, #3393). A span may carry
+/// either set or both; every reader here takes the first name present.
 pub const ATTR_CACHE_HIT: &str = "app.cache_hit";
 pub const ATTR_PRODUCTS_COUNT: &str = "app.products.count";
+pub const ATTR_CACHE_HIT_V3: &str = "demo.recommendation.cache_hit";
+pub const ATTR_PRODUCTS_COUNT_V3: &str = "demo.product.count";
+pub const CACHE_HIT_NAMES: [&str; 2] = [ATTR_CACHE_HIT, ATTR_CACHE_HIT_V3];
+pub const PRODUCTS_COUNT_NAMES: [&str; 2] = [ATTR_PRODUCTS_COUNT, ATTR_PRODUCTS_COUNT_V3];
+
+/// A list this many times the catalog (and growing across traces) is the leak's list.
+pub const BEYOND_CATALOG: f64 = 3.0;
+
+/// A span's `cache_hit` under either name.
+pub fn cache_hit(span: &Span) -> Option<bool> {
+    cache_hit_named(span).map(|(_, hit)| hit)
+}
+
+/// A span's `cache_hit` and the attribute name that carried it.
+fn cache_hit_named(span: &Span) -> Option<(&'static str, bool)> {
+    CACHE_HIT_NAMES.iter().find_map(|name| {
+        span.tag(name)
+            .and_then(|t| t.as_bool())
+            .map(|hit| (*name, hit))
+    })
+}
+
+/// A span's product count under either name.
+pub fn products_count(span: &Span) -> Option<i64> {
+    PRODUCTS_COUNT_NAMES
+        .iter()
+        .find_map(|name| span.tag(name).and_then(|t| t.as_i64()))
+}
 
 /// Cache hits against misses, from traces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +59,48 @@ pub struct CacheComparison {
     /// The longest list a request used (`app.products.count`).
     pub max_products_count: Option<i64>,
     pub slowest: Option<SlowTrace>,
+    /// How the product count moved across traces in time, when the spans carry it.
+    #[serde(default)]
+    pub list: Option<ListGrowth>,
+    /// The cache-hit attribute the spans carry (the walkthrough's, else upstream 3.0's), for
+    /// Jaeger searches that find them.
+    #[serde(default)]
+    pub cache_hit_attribute: Option<String>,
+}
+
+/// The product count across `get_product_list` spans in time. With the cache off every request
+/// reads the catalog, so the count there is the catalog's size; with the leak it exceeds it
+/// from the first misses on and grows from trace to trace (until a restart empties the list).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ListGrowth {
+    /// The count on spans without a cache decision (the flag off), when any were found.
+    pub catalog: Option<i64>,
+    /// The latest count on a span with the cache in use, and the highest.
+    pub latest: i64,
+    pub max: i64,
+    /// Steps between consecutive cached spans (in time, cut where the list emptied: a
+    /// restart), and how many shrank (a hit keeps the count, a miss grows it).
+    pub steps: usize,
+    pub shrinking_steps: usize,
+    /// The count at the start of the current life of the list.
+    pub life_first: i64,
+    /// Restarts seen as the list falling back.
+    pub emptied: usize,
+}
+
+impl ListGrowth {
+    /// The leak's list: far beyond the catalog (or any catalog, when its size is unknown) and
+    /// growing across traces.
+    pub fn is_leak_like(&self) -> bool {
+        let beyond = match self.catalog {
+            Some(c) => self.latest as f64 >= c.max(1) as f64 * BEYOND_CATALOG,
+            None => self.latest >= super::verdict::LARGE_LIST as i64,
+        };
+        beyond
+            && self.steps >= 2
+            && self.shrinking_steps * 10 <= self.steps
+            && self.latest > self.life_first
+    }
 }
 
 /// The slowest trace found, to open in Jaeger.
@@ -52,6 +124,7 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
     let (mut hits, mut misses) = (Vec::new(), Vec::new());
     let mut max_products_count: Option<i64> = None;
     let mut slowest: Option<SlowTrace> = None;
+    let mut attribute: Option<&str> = None;
     for trace in unique.values() {
         let mut trace_hit = None;
         let mut trace_count = None;
@@ -59,16 +132,20 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
             if trace.service_of(span).is_some_and(|s| s != service) {
                 continue;
             }
-            if let Some(count) = span.tag(ATTR_PRODUCTS_COUNT).and_then(|t| t.as_i64()) {
+            if let Some(count) = products_count(span) {
                 max_products_count = Some(max_products_count.map_or(count, |m| m.max(count)));
                 trace_count = Some(trace_count.map_or(count, |m: i64| m.max(count)));
             }
             if span.operation_name != names::SPAN_GET_PRODUCT_LIST {
                 continue;
             }
-            let Some(hit) = span.tag(ATTR_CACHE_HIT).and_then(|t| t.as_bool()) else {
+            let Some((name, hit)) = cache_hit_named(span) else {
                 continue;
             };
+            // The walkthrough's name wins where spans carry both.
+            if attribute != Some(ATTR_CACHE_HIT) {
+                attribute = Some(name);
+            }
             trace_hit = Some(hit);
             let ms = span.duration as f64 / 1000.0;
             if hit {
@@ -101,6 +178,57 @@ pub fn compare(service: &str, traces: &[Trace]) -> Option<CacheComparison> {
         slowdown,
         max_products_count,
         slowest,
+        list: list_growth(service, unique.values().copied()),
+        cache_hit_attribute: attribute.map(String::from),
+    })
+}
+
+/// The product count of `service`'s `get_product_list` spans in time.
+pub fn list_growth<'a>(
+    service: &str,
+    traces: impl Iterator<Item = &'a Trace>,
+) -> Option<ListGrowth> {
+    let mut catalog: Vec<i64> = Vec::new();
+    let mut cached: Vec<(u64, i64)> = Vec::new();
+    for trace in traces {
+        for span in &trace.spans {
+            if span.operation_name != names::SPAN_GET_PRODUCT_LIST
+                || trace.service_of(span).is_some_and(|s| s != service)
+            {
+                continue;
+            }
+            let Some(count) = products_count(span) else {
+                continue;
+            };
+            match cache_hit(span) {
+                Some(_) => cached.push((span.start_time, count)),
+                None => catalog.push(count),
+            }
+        }
+    }
+    cached.sort();
+    let &(_, latest) = cached.last()?;
+    catalog.sort();
+    let (mut steps, mut shrinking_steps, mut emptied) = (0, 0, 0);
+    let mut life_first = cached[0].1;
+    for w in cached.windows(2) {
+        let (before, after) = (w[0].1, w[1].1);
+        if (after as f64) < before as f64 * 0.5 {
+            emptied += 1;
+            life_first = after;
+            continue;
+        }
+        steps += 1;
+        shrinking_steps += usize::from(after < before);
+    }
+    Some(ListGrowth {
+        catalog: catalog.get(catalog.len() / 2).copied(),
+        latest,
+        max: cached.iter().map(|c| c.1).max().unwrap_or(latest),
+        steps,
+        shrinking_steps,
+        life_first,
+        emptied,
     })
 }
 

@@ -126,6 +126,17 @@ pub struct Sign {
     pub detail: String,
 }
 
+impl Sign {
+    /// A line of context: shown with the evidence, no weight toward a call.
+    pub fn context(name: &str, detail: String) -> Sign {
+        Sign {
+            weight: 0,
+            name: name.to_string(),
+            detail,
+        }
+    }
+}
+
 /// The confidence the summed weight of a suspect's signs gives.
 pub fn confidence_of(signs: &[Sign]) -> Confidence {
     match signs.iter().map(|s| s.weight).sum::<u32>() {

@@ -79,6 +79,15 @@ impl Engine {
     }
 }
 
+impl super::ContainerFacts {
+    /// When the container was created, in Unix seconds (the engine's RFC 3339 `Created`).
+    pub fn created_unix(&self) -> Option<f64> {
+        let created = humantime::parse_rfc3339_weak(&self.created).ok()?;
+        let since = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(since.as_secs_f64())
+    }
+}
+
 /// The OOM kills that `events` logged `oom` events can stand for. Each kill ends a run of the
 /// container: it was restarted since, or is down now. The engine (20.10, cgroup v1) has been
 /// seen to log two events for one kill, so the event count alone can overcount.

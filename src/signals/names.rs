@@ -160,6 +160,15 @@ pub const SPAN_GET_PRODUCT_LIST: &str = "get_product_list";
 /// The recommendation service's `service.name`.
 pub const SERVICE_RECOMMENDATION: &str = "recommendation";
 
+/// The gRPC service (the prefix of its spans' `span_name`) a service of ours serves, for the
+/// callers' client spans that name it.
+pub fn rpc_service_of(service: &str) -> Option<&'static str> {
+    match service {
+        SERVICE_RECOMMENDATION => Some("oteldemo.RecommendationService"),
+        _ => None,
+    }
+}
+
 // ---- The callers' side and exemplars ----
 
 /// `span_kind` of a client span: a call the service made to another.

@@ -404,6 +404,62 @@ pub mod query {
         server_calls(service, &[], window)
     }
 
+    /// `span_kind` of a client span: a call the service made to another.
+    const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
+
+    /// Client spans that call a service, summed under the called service's name: the callers'
+    /// view (at an OOM kill the caller's call fails while the killed server records nothing).
+    /// `service_name` is rewritten from the caller's to the called service's by the RPC service
+    /// in `span_name`.
+    fn caller_calls(
+        service: Option<&str>,
+        extra: &[(&str, &str)],
+        window: Duration,
+        function: &str,
+    ) -> String {
+        let called = service.unwrap_or(SERVICE_RECOMMENDATION);
+        let Some(rpc) = rpc_service_of(called) else {
+            // No known callers' spans: an empty answer.
+            return "vector(0) unless vector(0)".to_string();
+        };
+        let span = format!("~{rpc}/.*");
+        let mut all = vec![
+            (LABEL_SPAN_KIND, SPAN_KIND_CLIENT),
+            (LABEL_SPAN_NAME, span.as_str()),
+        ];
+        all.extend_from_slice(extra);
+        format!(
+            "sum by ({LABEL_SERVICE_NAME}) (label_replace({function}({SPAN_CALLS}{{{}}}[{}]), \"{LABEL_SERVICE_NAME}\", \"{}\", \"{LABEL_SPAN_NAME}\", \".*\"))",
+            matchers(None, &all),
+            range(window),
+            escape(called)
+        )
+    }
+
+    /// The fraction of the callers' calls to a service that failed (their client spans).
+    pub fn callers_error_ratio(service: Option<&str>, window: Duration) -> String {
+        let errors = caller_calls(
+            service,
+            &[(LABEL_STATUS_CODE, STATUS_CODE_ERROR)],
+            window,
+            "rate",
+        );
+        let all = caller_calls(service, &[], window, "rate");
+        format!("({errors} or (0 * {all})) / {all}")
+    }
+
+    /// The callers' failed calls to a service over the window (0 when none failed).
+    pub fn callers_failed_calls(service: Option<&str>, window: Duration) -> String {
+        let errors = caller_calls(
+            service,
+            &[(LABEL_STATUS_CODE, STATUS_CODE_ERROR)],
+            window,
+            "increase",
+        );
+        let all = caller_calls(service, &[], window, "increase");
+        format!("{errors} or (0 * {all})")
+    }
+
     /// The fraction of server spans that failed (0 when none did, absent without traffic).
     pub fn error_ratio(service: Option<&str>, window: Duration) -> String {
         let errors = server_calls(service, &[(LABEL_STATUS_CODE, STATUS_CODE_ERROR)], window);
@@ -499,6 +555,12 @@ pub struct KeySignals {
     pub memory_bytes: Option<f64>,
     /// CPU use in percent of one core.
     pub cpu_percent: Option<f64>,
+    /// Fraction (0–1) of the callers' calls to the service that failed, from their client
+    /// spans, and how many failed in the window (issue 14: a killed server records nothing).
+    #[serde(default)]
+    pub callers_error_ratio: Option<f64>,
+    #[serde(default)]
+    pub callers_failed_calls: Option<f64>,
 }
 
 impl KeySignals {
@@ -541,6 +603,8 @@ impl KeySignals {
             query::cache_hit_ratio(service, window),
             query::memory_bytes(service),
             query::cpu_percent(service, window),
+            query::callers_error_ratio(service, window),
+            query::callers_failed_calls(service, window),
         ];
         let answers =
             futures_util::future::try_join_all(queries.iter().map(|q| prometheus.instant(q)))
@@ -558,13 +622,51 @@ impl KeySignals {
                     5 => &mut signals.p999_ms,
                     6 => &mut signals.cache_hit_ratio,
                     7 => &mut signals.memory_bytes,
-                    _ => &mut signals.cpu_percent,
+                    8 => &mut signals.cpu_percent,
+                    9 => &mut signals.callers_error_ratio,
+                    _ => &mut signals.callers_failed_calls,
                 };
                 *slot = Some(value);
             }
         }
         Ok(out)
     }
+}
+
+/// Series per `service_name`: a service's process memory and CPU-time counter.
+pub type ByService = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// `process_memory_usage_bytes` and `process_cpu_time_seconds_total` (summed over CPU modes)
+/// per `service_name` from `start` to `end`: the series a service's lives between restarts
+/// are read from (each counter reset is a restart).
+pub async fn lives_series(
+    prometheus: &Prometheus,
+    start: f64,
+    end: f64,
+    step: Duration,
+) -> Result<(ByService, ByService), SignalError> {
+    let memory = query::memory_bytes(None);
+    let cpu = format!(
+        "sum by ({}) ({})",
+        names::LABEL_SERVICE_NAME,
+        names::PROCESS_CPU_TIME
+    );
+    let (memory, cpu) = tokio::try_join!(
+        prometheus.range(&memory, start, end, step),
+        prometheus.range(&cpu, start, end, step),
+    )?;
+    let by_service = |all: Vec<Series>| -> ByService {
+        all.into_iter()
+            .filter_map(|series| {
+                series
+                    .labels
+                    .get(names::LABEL_SERVICE_NAME)
+                    .cloned()
+                    .map(|name| (name, series.points))
+            })
+            .collect()
+    };
+    Ok((by_service(memory), by_service(cpu)))
 }
 
 /// `service_name` → value, dropping NaN (a quantile or ratio over no data).

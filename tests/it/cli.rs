@@ -104,3 +104,16 @@ fn completions_are_generated() {
         .success();
     assert!(run.stdout().contains("demo"));
 }
+
+#[test]
+fn an_unknown_diagnose_source_is_a_usage_error_listing_the_sources() {
+    let run = offline_demo("sources")
+        .run(&["diagnose", "--sources", "engine,grafana"])
+        .fails(2, "invalid value 'grafana' for '--sources");
+    assert!(
+        run.stderr()
+            .contains("possible values: engine, prometheus, jaeger, state"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -122,6 +122,8 @@ fn a_short_warmup_completes_and_says_where_to_look() {
     assert!(out.contains("warm-up 00:00 / 00:12: memory"), "{out}");
     assert!(out.contains("warm-up 00:12 / 00:12:"), "{out}");
     assert!(out.contains("restarts"), "{out}");
+    // 12 s at 0.5 calls/s: no symptom yet, and the summary says so.
+    assert!(out.contains("leak not visible yet after 00:12"), "{out}");
     assert!(out.contains("dashboard: http://127.0.0.1:"), "{out}");
     assert!(
         out.contains("/search?service=recommendation&tags=%7B%22app.cache_hit%22%3A%22false%22%7D"),

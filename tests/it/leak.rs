@@ -4,14 +4,15 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Demo, engine_available};
 
-/// (memory bytes, restarts, OOM kills) of the recommendation service, as `status` reports them.
-fn sample(demo: &Demo) -> (u64, i64, u64) {
+/// (memory bytes, restarts, OOM kills) of the recommendation service, as `status` reports them
+/// (OOM kills `None` where status cannot know them: two or more ended runs and no collector).
+fn sample(demo: &Demo) -> (u64, i64, Option<u64>) {
     let status = demo.run(&["status", "--json", "recommendation"]).json();
     let row = &status["services"][0];
     (
         row["memory_bytes"].as_u64().unwrap_or(0),
         row["restarts"].as_i64().unwrap_or(0),
-        row["oom_kills"].as_u64().unwrap_or(0),
+        row["oom_kills"].as_u64(),
     )
 }
 
@@ -37,7 +38,7 @@ fn with_the_flag_off_memory_stays_flat_under_load() {
         "memory moved from {low} to {high} bytes with the flag off"
     );
     assert!(
-        seen.iter().all(|s| s.1 == 0 && s.2 == 0),
+        seen.iter().all(|s| s.1 == 0 && s.2 == Some(0)),
         "restarted with the flag off: {seen:?}"
     );
 }
@@ -63,8 +64,11 @@ fn with_the_flag_on_a_small_limit_ends_in_an_oom_kill_and_a_restart() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let (peak, restarts, ooms) = loop {
         let (memory, restarts, ooms) = sample(&demo);
-        if restarts >= 1 && ooms >= 1 {
-            break (memory, restarts, ooms);
+        // One restart: the engine's OOM flag says it was a kill; more: unknown here, not less.
+        match ooms {
+            Some(n) if restarts >= 1 && n >= 1 => break (memory, restarts, ooms),
+            None if restarts >= 2 => break (memory, restarts, ooms),
+            _ => {}
         }
         assert!(
             Instant::now() < deadline,
@@ -83,6 +87,6 @@ fn with_the_flag_on_a_small_limit_ends_in_an_oom_kill_and_a_restart() {
         "{inspect}"
     );
     eprintln!(
-        "OOM-killed and restarted: restarts {restarts}, OOM kills {ooms}, memory now {peak} bytes"
+        "OOM-killed and restarted: restarts {restarts}, OOM kills {ooms:?}, memory now {peak} bytes"
     );
 }

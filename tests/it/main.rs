@@ -9,5 +9,6 @@ mod leak;
 mod lifecycle;
 mod operate;
 mod pipeline;
+mod replay;
 mod signals;
 mod support;

@@ -47,16 +47,16 @@ pub(crate) fn yaml(rel: &str) -> Value {
 
 /// One query a dashboard sends to Prometheus.
 #[derive(Debug, Clone)]
-struct Query {
-    dashboard: String,
+pub(crate) struct Query {
+    pub(crate) dashboard: String,
     /// Panel title, or `variable <name>`.
-    panel: String,
+    pub(crate) panel: String,
     /// The target's legend, to find a particular series of a panel.
     legend: String,
     /// As written in the dashboard.
     raw: String,
     /// Grafana's macros and the dashboard's variables substituted: plain PromQL.
-    expr: String,
+    pub(crate) expr: String,
 }
 
 pub(crate) fn dashboards() -> Vec<(String, Value)> {
@@ -348,7 +348,7 @@ fn check(expr: &str) -> Result<Uses, String> {
     Ok(found)
 }
 
-fn all_queries() -> Vec<Query> {
+pub(crate) fn all_queries() -> Vec<Query> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (name, dashboard) in dashboards() {

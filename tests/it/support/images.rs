@@ -33,23 +33,29 @@ pub fn prometheus() -> String {
     static BUILT: OnceLock<String> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                let engine = demo::engine::Engine::connect().await.expect("engine");
-                let context = demo::engine::BuildContext {
-                    tar: prometheus_context(),
-                    dockerfile: "Dockerfile".into(),
-                    tag: PROMETHEUS_TAG.into(),
-                    labels: Default::default(),
-                };
-                engine
-                    .build(context, |_| {})
-                    .await
-                    .expect("build the Prometheus stand-in");
-            });
+            build_stand_in(PROMETHEUS_TAG, prometheus_context());
             PROMETHEUS_TAG.to_string()
         })
         .clone()
+}
+
+/// Builds a stand-in image `tag` from `context` (a tar with a `Dockerfile`) through demo's own
+/// engine module.
+pub fn build_stand_in(tag: &str, context: Vec<u8>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = demo::engine::Engine::connect().await.expect("engine");
+        let context = demo::engine::BuildContext {
+            tar: context,
+            dockerfile: "Dockerfile".into(),
+            tag: tag.into(),
+            labels: Default::default(),
+        };
+        engine
+            .build(context, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("build the stand-in {tag}: {e}"));
+    });
 }
 
 /// `/bin/prometheus`, `/bin/promtool`, busybox (`sh`, `wget`), glibc, `/etc/prometheus`, and
@@ -110,7 +116,7 @@ fn prometheus_context() -> Vec<u8> {
 }
 
 /// Debian's static busybox (package busybox-static); a dynamic one would need more libraries.
-fn busybox() -> String {
+pub fn busybox() -> String {
     for candidate in ["/bin/busybox", "/usr/bin/busybox"] {
         if Path::new(candidate).exists() {
             return candidate.to_string();
@@ -119,7 +125,7 @@ fn busybox() -> String {
     panic!("busybox is not installed: apt-get install busybox-static");
 }
 
-fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) {
+pub fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) {
     let mut header = tar::Header::new_gnu();
     header.set_size(bytes.len() as u64);
     header.set_mode(mode);

@@ -1,6 +1,7 @@
 //! Test support: run the real `demo` binary against the real engine, with a project of its own.
 pub mod images;
 pub mod prometheus;
+pub mod replay;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -1,6 +1,9 @@
-//! Builds our own images. On a Linux host of the engine's architecture: static binaries from
-//! the host's cargo, sent in a `FROM scratch` context (fast, reuses cargo's cache, needs no
-//! base image). Elsewhere: the service's multi-stage Dockerfile, built by the engine.
+//! Builds our own images. With the services' source beside the compose file, on a Linux host of
+//! the engine's architecture: static binaries from the host's cargo, sent in a `FROM scratch`
+//! context (fast, reuses cargo's cache, needs no base image); elsewhere the service's multi-stage
+//! Dockerfile, built by the engine. Without the source (an installed `demo`, the embedded
+//! stack): `demo`'s own executable, which carries both services, packed `FROM scratch` with the
+//! shared libraries it needs.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,6 +16,15 @@ use crate::labels;
 
 /// The uid:gid our images run as (the conventional "nonroot" of distroless images).
 pub const IMAGE_USER: &str = "65532:65532";
+
+/// The services `demo`'s executable carries: started under one of these names, it is that
+/// service (`main.rs`), so it can be their image where their source is not at hand.
+pub const RECOMMENDATION: &str = "recommendation";
+pub const LOAD_GENERATOR: &str = "load-generator";
+const CARRIED: [&str; 2] = [RECOMMENDATION, LOAD_GENERATOR];
+
+/// Where a self-packed image keeps `demo`'s executable; `/<program>` links to it.
+const PACKED_EXE: &str = "demo";
 
 /// Why a build could not even be sent to the engine.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +47,26 @@ pub enum BuildError {
     NoBinary { package: String },
     #[error("cannot pack the build context from {path}: {cause}")]
     Context { path: PathBuf, cause: String },
+    #[error(
+        "cannot make the image of service \"{service}\" for an engine on {engine} from this demo executable ({binary}); {fix}"
+    )]
+    Platform {
+        service: String,
+        engine: String,
+        binary: String,
+        /// How to get the image another way: the Dockerfile, or the variable naming one.
+        fix: String,
+    },
+    #[error(
+        "cannot pack this demo executable ({}) into the image of service \"{service}\": {cause}; install demo from a build whose libraries are present, or point {variable} at an image",
+        exe.display()
+    )]
+    Pack {
+        service: String,
+        exe: PathBuf,
+        variable: String,
+        cause: String,
+    },
 }
 
 /// One of our services, resolved to the crate that builds it.
@@ -78,6 +110,153 @@ impl Crate {
             build,
         })
     }
+}
+
+/// The program `demo` carries for `service`, when the compose file builds it from one of our
+/// crates: the directory its Dockerfile sits in names it (`services/recommendation/Dockerfile`).
+pub fn carried_program(service: &Service) -> Option<&'static str> {
+    let build = service.build.as_ref()?;
+    let dir = build.dockerfile.parent()?.file_name()?.to_str()?;
+    CARRIED.into_iter().find(|p| *p == dir)
+}
+
+/// Go's name for this executable's architecture, as the engine reports its own.
+fn binary_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Refuses to pack this executable for an engine that cannot run it: another OS or CPU.
+pub fn check_platform(
+    service: &Service,
+    program: &str,
+    engine_os: &str,
+    engine_arch: &str,
+) -> Result<(), BuildError> {
+    let binary = format!("{}/{}", std::env::consts::OS, binary_arch());
+    let engine = format!("{engine_os}/{engine_arch}");
+    if binary == engine {
+        return Ok(());
+    }
+    let fix = format!(
+        "build it from the source with `docker build -f services/{program}/Dockerfile -t {} .`, or point {} at an image for {engine}",
+        service.image,
+        image_variable(service)
+    );
+    Err(BuildError::Platform {
+        service: service.name.clone(),
+        engine,
+        binary,
+        fix,
+    })
+}
+
+/// The variable that overrides a service's image, by the compose file's convention.
+pub fn image_variable(service: &Service) -> String {
+    service
+        .image_variable
+        .clone()
+        .unwrap_or_else(|| "the service's `image:`".to_string())
+}
+
+/// The shared libraries and ELF interpreter a dynamically linked executable loads, as `ldd`
+/// lists them (absolute paths); empty for a static executable.
+fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = std::process::Command::new("ldd")
+        .arg(exe)
+        .output()
+        .map_err(|e| format!("cannot run ldd to list its libraries: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    if all.contains("not a dynamic executable") || all.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    if !out.status.success() {
+        return Err(format!("ldd failed: {}", all.trim()));
+    }
+    libraries_of(&text)
+}
+
+/// The library paths in `ldd`'s output (the vDSO has none and is skipped).
+fn libraries_of(ldd: &str) -> Result<Vec<PathBuf>, String> {
+    let mut libs = Vec::new();
+    for line in ldd.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let path = match line.split_once("=>") {
+            Some((name, target)) => {
+                let target = target.trim();
+                if target.starts_with("not found") {
+                    return Err(format!("{} is not found on this host", name.trim()));
+                }
+                target
+            }
+            None => line,
+        };
+        let path = path.split(" (").next().unwrap_or_default().trim();
+        if path.starts_with('/') {
+            libs.push(PathBuf::from(path));
+        }
+    }
+    Ok(libs)
+}
+
+/// A `FROM scratch` context for `program`'s image made of this very executable: `/demo`, the
+/// libraries it loads at their paths, `/<program>` linking to `/demo` (so the name it is started
+/// under picks the service), and, for the recommendation service, the default flag file.
+/// The first layer is the same for both programs, so the engine stores the executable once.
+pub fn self_context(service: &Service, program: &str) -> Result<BuildContext, BuildError> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    let fail = |cause: String| BuildError::Pack {
+        service: service.name.clone(),
+        exe: exe.clone(),
+        variable: image_variable(service),
+        cause,
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let bytes = std::fs::read(&exe).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    append_bytes(&mut tar, &format!("runtime/{PACKED_EXE}"), &bytes, 0o755)
+        .map_err(|e| fail(e.to_string()))?;
+    for lib in shared_libraries(&exe).map_err(fail)? {
+        let real = std::fs::canonicalize(&lib).unwrap_or_else(|_| lib.clone());
+        let bytes = std::fs::read(&real)
+            .map_err(|e| fail(format!("cannot read {}: {e}", real.display())))?;
+        let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
+        append_bytes(&mut tar, &format!("runtime/{inside}"), &bytes, 0o755)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    link.set_mode(0o777);
+    link.set_mtime(0);
+    tar.append_link(&mut link, format!("entry/{program}"), PACKED_EXE)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut dockerfile = "FROM scratch\nCOPY runtime/ /\nCOPY entry/ /\n".to_string();
+    if program == RECOMMENDATION {
+        append_bytes(
+            &mut tar,
+            &format!("rootfs/{}", crate::stack::DEFAULT_FLAGS_PATH),
+            crate::stack::DEFAULT_FLAGS,
+            0o644,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        dockerfile.push_str(&format!("COPY --chown={IMAGE_USER} rootfs/ /\n"));
+    }
+    dockerfile.push_str(&format!("USER {IMAGE_USER}\nENTRYPOINT [\"/{program}\"]\n"));
+    append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)
+        .map_err(|e| fail(e.to_string()))?;
+    let tar = tar.into_inner().map_err(|e| fail(e.to_string()))?;
+    Ok(BuildContext {
+        tar,
+        dockerfile: "Dockerfile".to_string(),
+        tag: service.image.clone(),
+        labels: HashMap::from([
+            (labels::CREATED_BY.to_string(), labels::CREATOR.to_string()),
+            (labels::SERVICE.to_string(), service.name.clone()),
+        ]),
+    })
 }
 
 /// The `name` of the `[package]` table, without a TOML parser: manifests here are plain.
@@ -315,6 +494,74 @@ mod tests {
             assert!(host_target(here).unwrap().ends_with("-unknown-linux-gnu"));
         }
         assert_eq!(host_target("s390x"), None);
+    }
+
+    #[test]
+    fn ldd_output_gives_the_library_paths() {
+        let ldd = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f9f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f9e)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f9f)\n";
+        assert_eq!(
+            libraries_of(ldd).unwrap(),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libgcc_s.so.1"),
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+            ]
+        );
+        assert_eq!(
+            libraries_of("\tlibfoo.so.1 => not found\n").unwrap_err(),
+            "libfoo.so.1 is not found on this host"
+        );
+    }
+
+    #[test]
+    fn this_test_binary_packs_with_its_libraries() {
+        let exe = std::env::current_exe().unwrap();
+        for lib in shared_libraries(&exe).unwrap() {
+            assert!(lib.is_absolute() && lib.exists(), "{}", lib.display());
+        }
+    }
+
+    fn service(image: &str, dockerfile: &str) -> Service {
+        let project = crate::compose::load_with(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.yaml"),
+            "demo",
+            &|_| None,
+        )
+        .unwrap();
+        let mut s = project.service("recommendation").unwrap().clone();
+        s.image = image.to_string();
+        s.build.as_mut().unwrap().dockerfile = PathBuf::from(dockerfile);
+        s
+    }
+
+    #[test]
+    fn the_dockerfile_directory_names_the_carried_program() {
+        let ours = service("x", "/anywhere/services/recommendation/Dockerfile");
+        assert_eq!(carried_program(&ours), Some(RECOMMENDATION));
+        let other = service("x", "/anywhere/services/other/Dockerfile");
+        assert_eq!(carried_program(&other), None);
+    }
+
+    #[test]
+    fn another_platform_is_refused_in_one_line_naming_both_and_the_fix() {
+        let s = service(
+            "demo/recommendation:0.1.0",
+            "/s/services/recommendation/Dockerfile",
+        );
+        let here = binary_arch();
+        assert!(check_platform(&s, RECOMMENDATION, std::env::consts::OS, here).is_ok());
+        let other = if here == "arm64" { "amd64" } else { "arm64" };
+        let err = check_platform(&s, RECOMMENDATION, "linux", other)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot make the image of service \"recommendation\" for an engine on linux/{other} from this demo executable ({}/{here}); build it from the source with `docker build -f services/recommendation/Dockerfile -t demo/recommendation:0.1.0 .`, or point RECOMMENDATION_IMAGE at an image for linux/{other}",
+                std::env::consts::OS
+            )
+        );
+        assert!(check_platform(&s, RECOMMENDATION, "windows", here).is_err());
     }
 
     #[test]

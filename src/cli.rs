@@ -18,15 +18,11 @@ pub struct Cli {
     )]
     pub project: String,
 
-    /// The compose file describing the stack (before the subcommand, as with docker compose:
-    /// `demo logs -f` is --follow).
-    #[arg(
-        long,
-        short = 'f',
-        env = "DEMO_FILE",
-        default_value = "compose/docker-compose.yaml"
-    )]
-    pub file: PathBuf,
+    /// The compose file describing the stack (default: the stack built into demo; `demo init`
+    /// writes it out to edit). Before the subcommand, as with docker compose: `demo logs -f`
+    /// is --follow.
+    #[arg(long, short = 'f', env = "DEMO_FILE")]
+    pub file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -54,6 +50,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Check this machine and engine before `demo up`: ok, warn or fail, each with a fix.
     Doctor(DoctorArgs),
+    /// Write the built-in stack into a directory, to customize and run with --file.
+    Init(InitArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -228,6 +226,16 @@ pub enum DiagnoseSource {
     Jaeger,
     /// The recommendation service's own state (`--state` inside its container).
     State,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the stack.
+    #[arg(default_value = "demo-stack")]
+    pub dir: PathBuf,
+    /// Overwrite the stack's files where they already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

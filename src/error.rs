@@ -20,6 +20,9 @@ pub enum Error {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// `demo init` refused or failed to write the stack; nothing was overwritten.
+    #[error(transparent)]
+    Init(#[from] crate::stack::InitError),
     /// The flag file or the service reading it; the message says what to do.
     #[error("{0}")]
     Flag(String),
@@ -51,6 +54,7 @@ impl Error {
             Error::Compose(e) if e.is_usage() => 2,
             Error::ServiceFailed(_) => 3,
             Error::WaitTimeout(_) => 4,
+            Error::Init(crate::stack::InitError::Exists { .. }) => 2,
             Error::Interrupted(_) => 130,
             _ => 1,
         }

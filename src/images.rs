@@ -10,8 +10,9 @@ use crate::engine::{Engine, EngineError, ImageFacts};
 use crate::error::Error;
 use crate::progress::Progress;
 
-/// Builds the images of `services` (all of which must have a `build` section), in one cargo
-/// run where this host can, through the engine otherwise. Returns each service's image.
+/// Builds the images of `services` (all of which must have a `build` section): from their
+/// source where it is beside the compose file (one cargo run where this host can, through the
+/// engine otherwise), else from `demo`'s own executable. Returns each service's image.
 pub async fn build(
     engine: &Engine,
     services: &[&Service],
@@ -20,12 +21,40 @@ pub async fn build(
     if services.is_empty() {
         return Ok(HashMap::new());
     }
-    let crates = services
-        .iter()
-        .map(|s| Crate::of(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut crates = Vec::new();
+    let mut carried = Vec::new();
+    for service in services {
+        match (Crate::of(service), build::carried_program(service)) {
+            (Ok(krate), _) => crates.push(krate),
+            (Err(_), Some(program)) => carried.push((*service, program)),
+            (Err(e), None) => return Err(e.into()),
+        }
+    }
     let mut out = HashMap::new();
-    match build::host_target(&engine.architecture().await?) {
+    let (os, arch) = engine.platform().await?;
+    if !crates.is_empty() {
+        out.extend(build_from_source(engine, &crates, &arch, progress).await?);
+    }
+    for (service, program) in carried {
+        build::check_platform(service, program, &os, &arch)?;
+        let context = build::self_context(service, program)?;
+        let facts = send_build(engine, &service.name, &service.image, context, progress).await?;
+        out.insert(service.name.clone(), facts);
+    }
+    engine.prune_our_dangling_images().await?;
+    Ok(out)
+}
+
+/// Our crates' images from their source: static binaries from the host's cargo where it can
+/// build for the engine, the services' Dockerfiles through the engine elsewhere.
+async fn build_from_source(
+    engine: &Engine,
+    crates: &[Crate],
+    engine_arch: &str,
+    progress: &Progress,
+) -> Result<HashMap<String, ImageFacts>, Error> {
+    let mut out = HashMap::new();
+    match build::host_target(engine_arch) {
         Some(target) => {
             let names = crates
                 .iter()
@@ -35,40 +64,38 @@ pub async fn build(
             let mut task = progress.task("cargo");
             task.stage(&format!("compiling {names} (static, {target})"));
             let binaries =
-                build::cargo_build_static(&crates, &target, |line| task.detail(line)).await?;
+                build::cargo_build_static(crates, &target, |line| task.detail(line)).await?;
             task.finish(&format!("compiled {names}"));
-            for krate in &crates {
+            for krate in crates {
                 let context = build::scratch_context(krate, &binaries[&krate.package])?;
-                let facts = send_build(engine, krate, context, progress).await?;
+                let facts =
+                    send_build(engine, &krate.service, &krate.image, context, progress).await?;
                 out.insert(krate.service.clone(), facts);
             }
         }
         None => {
-            for krate in &crates {
+            for krate in crates {
                 let context = build::dockerfile_context(krate)?;
-                let facts = send_build(engine, krate, context, progress).await?;
+                let facts =
+                    send_build(engine, &krate.service, &krate.image, context, progress).await?;
                 out.insert(krate.service.clone(), facts);
             }
         }
     }
-    engine.prune_our_dangling_images().await?;
     Ok(out)
 }
 
 async fn send_build(
     engine: &Engine,
-    krate: &Crate,
+    service: &str,
+    image: &str,
     context: crate::engine::BuildContext,
     progress: &Progress,
 ) -> Result<ImageFacts, Error> {
-    let mut task = progress.task(&krate.service);
-    task.stage(&format!("building image {}", krate.image));
+    let mut task = progress.task(service);
+    task.stage(&format!("building image {image}"));
     let facts = engine.build(context, |line| task.detail(line)).await?;
-    task.finish(&format!(
-        "built {} ({})",
-        krate.image,
-        human_bytes(facts.size)
-    ));
+    task.finish(&format!("built {image} ({})", human_bytes(facts.size)));
     Ok(facts)
 }
 
@@ -108,7 +135,7 @@ pub async fn ensure(
                 Err(EngineError::ImageUnavailable {
                     image: service.image.clone(),
                     service: service.name.clone(),
-                    variable: image_variable(service),
+                    variable: build::image_variable(service),
                     cause,
                 })
             }
@@ -121,14 +148,6 @@ pub async fn ensure(
     }
     out.extend(build(engine, &to_build, progress).await?);
     Ok(out)
-}
-
-/// The variable that overrides a service's image, by the compose file's convention.
-fn image_variable(service: &Service) -> String {
-    service
-        .image_variable
-        .clone()
-        .unwrap_or_else(|| "the service's `image:`".to_string())
 }
 
 /// `12.3 MiB`: sizes as people read them.

@@ -15,6 +15,7 @@ pub mod progress;
 pub mod readiness;
 pub mod service_state;
 pub mod signals;
+pub mod stack;
 pub mod warmup;
 
 pub use error::Error;

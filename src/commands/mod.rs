@@ -4,6 +4,7 @@ mod diagnose;
 mod doctor;
 mod down;
 mod flag;
+mod init;
 mod logs;
 mod restart;
 mod status;
@@ -18,18 +19,30 @@ use crate::compose::{self, Project};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::progress::Progress;
+use crate::stack;
 
 /// What every command is given: the resolved global options.
 pub struct Context {
     pub project: String,
-    pub file: PathBuf,
+    /// `--file`/`DEMO_FILE`; `None` runs the stack embedded in the binary.
+    pub file: Option<PathBuf>,
     pub progress: Progress,
 }
 
 impl Context {
-    /// The compose file, loaded for this project.
+    /// The compose file, loaded for this project: `--file`, or the embedded stack.
     pub fn load(&self) -> Result<Project, Error> {
-        Ok(compose::load(&self.file, &self.project)?)
+        match &self.file {
+            Some(file) => Ok(compose::load(file, &self.project)?),
+            None => {
+                let here = std::env::current_dir().map_err(|e| {
+                    Error::Internal(format!("cannot read the current directory: {e}"))
+                })?;
+                Ok(stack::load(&self.project, &here, &|name| {
+                    std::env::var(name).ok()
+                })?)
+            }
+        }
     }
 
     pub async fn engine(&self) -> Result<Engine, Error> {
@@ -56,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Restart(args) => restart::run(&ctx, args).await,
         Command::Wait(args) => wait::run(&ctx, args).await,
         Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Init(args) => init::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "demo", &mut std::io::stdout());

@@ -156,6 +156,10 @@ async fn bring_up(
             let id = engine
                 .create_container(&name, spec::container_body(project, service, &image.id))
                 .await?;
+            if !service.configs.is_empty() {
+                task.stage("copying configs");
+                engine.copy_configs(&id, service).await?;
+            }
             (Some(id), None)
         }
     };

@@ -14,6 +14,8 @@ pub enum Scope {
     Service(String),
     /// A key inside the top-level `volumes.NAME`.
     Volume(String),
+    /// A key inside the top-level `configs.NAME`.
+    Config(String),
 }
 
 impl fmt::Display for Scope {
@@ -23,6 +25,7 @@ impl fmt::Display for Scope {
             Scope::File => Ok(()),
             Scope::Service(name) => write!(f, "service \"{name}\": "),
             Scope::Volume(name) => write!(f, "volume \"{name}\": "),
+            Scope::Config(name) => write!(f, "config \"{name}\": "),
         }
     }
 }
@@ -97,6 +100,23 @@ pub enum ComposeError {
          volumes; declare it there, or start the source with ./ for a bind mount"
     )]
     UndeclaredVolume { service: String, volume: String },
+
+    #[error(
+        "service \"{service}\" uses config \"{config}\", which is not declared under the top-level \
+         configs; declare it there with file: PATH"
+    )]
+    UndeclaredConfig { service: String, config: String },
+
+    /// A top-level config's `file:` that cannot be read (missing, a directory, unreadable).
+    #[error(
+        "config \"{config}\": cannot read {}: {reason}; fix the path in file: or create the file",
+        path.display()
+    )]
+    ReadConfig {
+        config: String,
+        path: PathBuf,
+        reason: String,
+    },
 
     #[error(
         "service \"{service}\" depends on \"{dependency}\", which is not defined in the file; \

@@ -20,13 +20,17 @@ impl Service {
         // Serializing cannot fail: every map key is a string and every path is UTF-8 (the
         // loader rejects a compose directory that is not).
         let json = serde_json::to_vec(&canonical).expect("a resolved service serializes to JSON");
-        let digest = Sha256::digest(&json);
-        let mut hex = String::with_capacity(64);
-        for byte in digest.iter() {
-            write!(hex, "{byte:02x}").expect("writing to a String cannot fail");
-        }
-        hex
+        sha256_hex(&json)
     }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(bytes) {
+        write!(hex, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    hex
 }
 
 #[cfg(test)]
@@ -114,5 +118,25 @@ mod tests {
         assert_eq!(web.config_hash(), other.config_hash());
         other.read_only = true;
         assert_ne!(web.config_hash(), other.config_hash());
+    }
+
+    #[test]
+    fn a_config_file_edit_changes_only_the_hash_of_the_services_using_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = "configs:\n  app:\n    file: ./app.ini\nservices:\n  web:\n    image: web:1\n    configs: [{source: app, target: /etc/app.ini}]\n  db:\n    image: db:1\n";
+        std::fs::write(dir.path().join("docker-compose.yaml"), file).unwrap();
+        std::fs::write(dir.path().join("app.ini"), "a=1\n").unwrap();
+        let (web, db) = (
+            hash_of(dir.path(), &[], "web"),
+            hash_of(dir.path(), &[], "db"),
+        );
+        std::fs::write(dir.path().join("app.ini"), "a=2\n").unwrap();
+        assert_ne!(web, hash_of(dir.path(), &[], "web"));
+        assert_eq!(db, hash_of(dir.path(), &[], "db"));
+        // A service without configs hashes as it did before configs existed: upgrading demo
+        // recreates nothing that has none.
+        let project = load_with(&dir.path().join("docker-compose.yaml"), "t", &|_| None).unwrap();
+        let json = serde_json::to_string(project.service("db").unwrap()).unwrap();
+        assert!(!json.contains("configs"), "{json}");
     }
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 
+pub(crate) use error::io_reason;
 pub use error::{ComposeError, Scope};
 pub use model::*;
 
@@ -44,11 +45,47 @@ pub fn load_with(
         reason: error::io_reason(&e),
     })?;
     let dir = project_dir(path)?;
-    let env_path = path.parent().unwrap_or(Path::new("")).join(".env");
-    let dotenv = env_file::read(&env_path)?;
+    let source = Source {
+        path: path.to_path_buf(),
+        text,
+        env_file: Some(path.parent().unwrap_or(Path::new("")).join(".env")),
+        dir,
+        read: &|file| std::fs::read(file),
+    };
+    load_source(&source, project_name, lookup)
+}
+
+/// A compose file's text and where the files it names come from: a directory on disk, or the
+/// stack embedded in the binary (`crate::stack`).
+pub struct Source<'a> {
+    /// Where the text came from, as messages name it.
+    pub path: PathBuf,
+    pub text: String,
+    /// Absolute; relative paths in the file resolve against it.
+    pub dir: PathBuf,
+    /// The `.env` whose variables fill in what the environment does not set, if any.
+    pub env_file: Option<PathBuf>,
+    /// Reads a file that a top-level config names (an absolute path).
+    pub read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+}
+
+/// Loads `source` for project `project_name`, with variables from `lookup`, then from the
+/// source's `.env`.
+pub fn load_source(
+    source: &Source<'_>,
+    project_name: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Project, ComposeError> {
+    validate_project_name(project_name)?;
+    let (path, text, dir) = (source.path.as_path(), source.text.as_str(), &source.dir);
+    let env_path = source.env_file.clone().unwrap_or_else(|| dir.join(".env"));
+    let dotenv = match &source.env_file {
+        Some(env_file) => env_file::read(env_file)?,
+        None => Default::default(),
+    };
     let lookup = |name: &str| lookup(name).or_else(|| dotenv.get(name).cloned());
 
-    let mut root = parse_yaml(&text, path)?;
+    let mut root = parse_yaml(text, path)?;
     let mut provenance = interpolate::Provenance::new();
     interpolate::interpolate_value(&mut root, "", &lookup, &mut provenance).map_err(
         |(at, e)| match e {
@@ -87,15 +124,16 @@ pub fn load_with(
         });
     }
     let cx = resolve::Context {
-        dir: &dir,
+        dir,
         lookup: &lookup,
+        read: source.read,
     };
     let (services, volumes) = resolve::resolve(raw, &cx)?;
     order::check_dependencies(&services)?;
     let services = order::sort(services)?;
     Ok(Project {
         name: project_name.to_string(),
-        dir,
+        dir: dir.clone(),
         services,
         volumes,
     })
@@ -268,10 +306,18 @@ mod tests {
         assert_eq!(grafana.ports[0].host_ip, "127.0.0.1");
         assert_eq!(grafana.ports[0].host_port, 3000);
         assert_eq!(grafana.ports[0].variable.as_deref(), Some("GRAFANA_PORT"));
-        let dashboards = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
-        assert!(grafana.mounts.iter().any(
-            |m| matches!(m, Mount::Bind { source, read_only: true, .. } if *source == dashboards)
-        ));
+        let dashboard = grafana
+            .configs
+            .iter()
+            .find(|c| c.target == "/var/lib/grafana/dashboards/recommendation.json")
+            .expect("the recommendation dashboard is a config of grafana");
+        let on_disk = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/recommendation.json");
+        assert_eq!(dashboard.content, std::fs::read(on_disk).unwrap());
+        assert_eq!(dashboard.mode, 0o444);
+        assert!(
+            grafana.mounts.is_empty(),
+            "no bind mount in the shipped stack"
+        );
         let recommendation = project.service("recommendation").unwrap();
         let build = recommendation.build.as_ref().unwrap();
         assert_eq!(build.context, Path::new(env!("CARGO_MANIFEST_DIR")));

@@ -48,6 +48,31 @@ pub struct Service {
     pub read_only: bool,
     /// The user's own labels from the compose file; ours are added by the engine layer.
     pub labels: BTreeMap<String, String>,
+    /// Files copied into the container before it starts (compose `configs`). Left out of the
+    /// hash's JSON when empty, so a service without configs keeps the hash it had before them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigFile>,
+}
+
+/// A file copied into a service's container before it starts: a top-level `configs` entry as
+/// one service's `configs` places it. No host path reaches the engine, only these bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigFile {
+    /// The top-level config's key.
+    pub source: String,
+    /// Absolute path of the file in the container.
+    pub target: String,
+    /// Permission bits (compose's default 0444).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The file's bytes; the config hash sees their SHA-256, so an edit recreates the service.
+    #[serde(rename = "content_sha256", serialize_with = "sha256_hex")]
+    pub content: Vec<u8>,
+}
+
+fn sha256_hex<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&super::hash::sha256_hex(bytes))
 }
 
 /// How to build one of our images.

@@ -198,6 +198,7 @@ mod tests {
             user: None,
             read_only: false,
             labels: BTreeMap::new(),
+            configs: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use serde_norway::{Mapping, Value};
 use super::error::{ComposeError, Scope};
 use super::interpolate::{Provenance, VarSpan, key_text};
 
-const TOP_LEVEL_KEYS: &[&str] = &["services", "volumes", "name", "version"];
+const TOP_LEVEL_KEYS: &[&str] = &["services", "volumes", "configs", "name", "version"];
 const SERVICE_KEYS: &[&str] = &[
     "image",
     "build",
@@ -30,6 +30,7 @@ const SERVICE_KEYS: &[&str] = &[
     "user",
     "read_only",
     "labels",
+    "configs",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile"];
 const PORT_KEYS: &[&str] = &["target", "published", "host_ip", "protocol"];
@@ -43,6 +44,8 @@ const HEALTHCHECK_KEYS: &[&str] = &[
     "disable",
 ];
 const DEPENDENCY_KEYS: &[&str] = &["condition", "required", "restart"];
+const CONFIG_KEYS: &[&str] = &["file", "content"];
+const SERVICE_CONFIG_KEYS: &[&str] = &["source", "target", "mode", "uid", "gid"];
 
 /// A string, number or boolean, kept as the text compose would pass on.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -100,6 +103,27 @@ pub(crate) struct RawFile {
     pub services: Vec<RawService>,
     /// Declared named volumes, in file order.
     pub volumes: Vec<String>,
+    /// Top-level `configs`, in file order.
+    pub configs: Vec<RawConfig>,
+}
+
+/// One top-level `configs` entry: a file beside the compose file, or its text inline.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawConfig {
+    pub name: String,
+    pub file: Option<String>,
+    pub content: Option<String>,
+}
+
+/// One entry of a service's `configs`; `key` is its name in messages (`configs[0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawServiceConfig {
+    pub key: String,
+    pub source: String,
+    pub target: Option<String>,
+    pub mode: Option<Scalar>,
+    pub uid: Option<Scalar>,
+    pub gid: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -122,6 +146,7 @@ pub(crate) struct RawService {
     pub user: Option<Scalar>,
     pub read_only: Option<BoolLike>,
     pub labels: Option<ListOrMap>,
+    pub configs: Vec<RawServiceConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +391,55 @@ pub(crate) fn parse_file(root: Mapping, provenance: &Provenance) -> Result<RawFi
             ));
         }
     };
+    let configs = match top.value("configs") {
+        None => Vec::new(),
+        Some(Value::Mapping(map)) => {
+            let mut configs = Vec::new();
+            for (key, value) in map {
+                let name = match key {
+                    Value::String(s) => s,
+                    other => {
+                        return Err(top.invalid(
+                            "configs",
+                            format!("config name {} is not a string", key_text(&other)),
+                        ));
+                    }
+                };
+                let scope = Scope::Config(name.clone());
+                let settings = match value {
+                    Value::Mapping(settings) => settings,
+                    other => {
+                        return Err(top.invalid(
+                            &format!("configs.{name}"),
+                            format!(
+                                "expected a mapping with file: or content:, found {}",
+                                kind(&other)
+                            ),
+                        ));
+                    }
+                };
+                let mut c = Fields::open(
+                    &scope,
+                    String::new(),
+                    format!("configs.{name}"),
+                    settings,
+                    CONFIG_KEYS,
+                )?;
+                configs.push(RawConfig {
+                    file: c.take("file")?,
+                    content: c.take::<Scalar>("content")?.map(Scalar::into_text),
+                    name,
+                });
+            }
+            configs
+        }
+        Some(other) => {
+            return Err(top.invalid(
+                "configs",
+                format!("expected a mapping, found {}", kind(&other)),
+            ));
+        }
+    };
     let services = match top.value("services") {
         None => Vec::new(),
         Some(Value::Mapping(map)) => {
@@ -391,7 +465,11 @@ pub(crate) fn parse_file(root: Mapping, provenance: &Provenance) -> Result<RawFi
             ));
         }
     };
-    Ok(RawFile { services, volumes })
+    Ok(RawFile {
+        services,
+        volumes,
+        configs,
+    })
 }
 
 fn parse_service(
@@ -500,6 +578,46 @@ fn parse_service(
         volumes.push(RawVolume { key, form });
     }
 
+    let mut configs = Vec::new();
+    for (i, item) in f.list("configs")?.into_iter().enumerate() {
+        let key = format!("configs[{i}]");
+        let config = match item {
+            Value::String(source) => RawServiceConfig {
+                key,
+                source,
+                target: None,
+                mode: None,
+                uid: None,
+                gid: None,
+            },
+            other @ Value::Mapping(_) => {
+                let mut c = f.nested(&key, other, SERVICE_CONFIG_KEYS)?;
+                let source: Option<String> = c.take("source")?;
+                let Some(source) = source else {
+                    return Err(f.invalid(&key, "the entry names no source"));
+                };
+                RawServiceConfig {
+                    source,
+                    target: c.take("target")?,
+                    mode: c.take("mode")?,
+                    uid: c.take("uid")?,
+                    gid: c.take("gid")?,
+                    key,
+                }
+            }
+            other => {
+                return Err(f.invalid(
+                    &key,
+                    format!(
+                        "expected a config name or a mapping, found {}",
+                        kind(&other)
+                    ),
+                ));
+            }
+        };
+        configs.push(config);
+    }
+
     let healthcheck = match f.value("healthcheck") {
         None => None,
         Some(value) => {
@@ -586,6 +704,7 @@ fn parse_service(
         user: f.take("user")?,
         read_only: f.take("read_only")?,
         labels: f.take("labels")?,
+        configs,
         name,
     })
 }

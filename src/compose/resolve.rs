@@ -10,11 +10,12 @@ use std::time::Duration;
 use super::error::{ComposeError, Scope};
 use super::interpolate::{Lookup, VarSpan};
 use super::model::{
-    Build, Condition, Dependency, Healthcheck, Mount, Port, Protocol, RestartPolicy, Service,
+    Build, Condition, ConfigFile, Dependency, Healthcheck, Mount, Port, Protocol, RestartPolicy,
+    Service,
 };
 use super::raw::{
-    BoolLike, ListOrMap, RawBuild, RawDependency, RawFile, RawHealthcheck, RawPort, RawPortForm,
-    RawService, RawVolume, RawVolumeForm, Scalar, StringOrList,
+    BoolLike, ListOrMap, RawBuild, RawConfig, RawDependency, RawFile, RawHealthcheck, RawPort,
+    RawPortForm, RawService, RawServiceConfig, RawVolume, RawVolumeForm, Scalar, StringOrList,
 };
 use super::units::{parse_duration, parse_size};
 
@@ -27,6 +28,8 @@ pub(crate) struct Context<'a> {
     pub dir: &'a Path,
     /// Variables for `environment` entries without a value and for `~` (`HOME`).
     pub lookup: Lookup<'a>,
+    /// Reads a file a top-level config names (an absolute path below `dir`, or elsewhere).
+    pub read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
 }
 
 /// Resolves every service, in file order, and returns the declared volumes sorted.
@@ -36,12 +39,108 @@ pub(crate) fn resolve(
 ) -> Result<(Vec<Service>, Vec<String>), ComposeError> {
     let mut volumes = raw.volumes;
     volumes.sort();
+    let configs = raw
+        .configs
+        .into_iter()
+        .map(|c| Ok((c.name.clone(), config_content(c, cx)?)))
+        .collect::<Result<BTreeMap<String, Vec<u8>>, ComposeError>>()?;
     let services = raw
         .services
         .into_iter()
-        .map(|service| resolve_service(service, &volumes, cx))
+        .map(|service| resolve_service(service, &volumes, &configs, cx))
         .collect::<Result<_, _>>()?;
     Ok((services, volumes))
+}
+
+/// The bytes of one top-level config: its `file:` read now, or its `content:`.
+fn config_content(raw: RawConfig, cx: &Context<'_>) -> Result<Vec<u8>, ComposeError> {
+    let scope = Scope::Config(raw.name.clone());
+    match (raw.file, raw.content) {
+        (Some(file), None) => {
+            let path = host_path(&scope, "file", &file, cx)?;
+            (cx.read)(&path).map_err(|e| ComposeError::ReadConfig {
+                config: raw.name,
+                path,
+                reason: super::error::io_reason(&e),
+            })
+        }
+        (None, Some(content)) => Ok(content.into_bytes()),
+        (Some(_), Some(_)) => Err(ComposeError::invalid(
+            &scope,
+            "content",
+            "the config has both file: and content:",
+            "keep one of them",
+        )),
+        (None, None) => Err(ComposeError::invalid(
+            &scope,
+            "file",
+            "the config has neither file: nor content:",
+            "add file: PATH (beside the compose file) or content: TEXT",
+        )),
+    }
+}
+
+/// One entry of a service's `configs`, with compose's defaults: target `/<source>`, mode 0444,
+/// owner 0:0.
+fn service_config(
+    sc: &Scope,
+    raw: RawServiceConfig,
+    configs: &BTreeMap<String, Vec<u8>>,
+) -> Result<ConfigFile, ComposeError> {
+    let key = raw.key.as_str();
+    let Some(content) = configs.get(&raw.source) else {
+        let Scope::Service(service) = sc else {
+            unreachable!("configs entries belong to services")
+        };
+        return Err(ComposeError::UndeclaredConfig {
+            service: service.clone(),
+            config: raw.source,
+        });
+    };
+    let target = raw.target.unwrap_or_else(|| format!("/{}", raw.source));
+    if !target.starts_with('/') || target.ends_with('/') {
+        return Err(ComposeError::invalid(
+            sc,
+            key,
+            format!("target \"{target}\" is not an absolute file path"),
+            "write the file's path in the container from /",
+        ));
+    }
+    let number = |what: &str, value: Option<Scalar>, default: u32, max: u32| {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        let text = value.into_text();
+        // A quoted or YAML-1.1 `0444` arrives as text: octal, as compose reads it.
+        let parsed = if let Some(octal) = text.strip_prefix("0o") {
+            u32::from_str_radix(octal, 8)
+        } else if text.len() > 1 && text.starts_with('0') && what == "mode" {
+            u32::from_str_radix(&text[1..], 8)
+        } else {
+            text.parse::<u32>()
+        };
+        match parsed {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(ComposeError::invalid(
+                sc,
+                &format!("{key}.{what}"),
+                format!("\"{text}\" is not a valid {what}"),
+                if what == "mode" {
+                    "write an octal mode such as 0444"
+                } else {
+                    "write a numeric id such as 0"
+                },
+            )),
+        }
+    };
+    Ok(ConfigFile {
+        mode: number("mode", raw.mode, 0o444, 0o7777)?,
+        uid: number("uid", raw.uid, 0, u32::MAX)?,
+        gid: number("gid", raw.gid, 0, u32::MAX)?,
+        source: raw.source,
+        target,
+        content: content.clone(),
+    })
 }
 
 /// Names Docker accepts inside a container name (`PROJECT-SERVICE-1`).
@@ -54,6 +153,7 @@ fn valid_service_name(name: &str) -> bool {
 fn resolve_service(
     raw: RawService,
     volumes: &[String],
+    configs: &BTreeMap<String, Vec<u8>>,
     cx: &Context<'_>,
 ) -> Result<Service, ComposeError> {
     if !valid_service_name(&raw.name) {
@@ -105,6 +205,11 @@ fn resolve_service(
             .transpose()?
             .unwrap_or(false),
         labels: key_values(sc, "labels", raw.labels, |_| Some(String::new()))?,
+        configs: raw
+            .configs
+            .into_iter()
+            .map(|c| service_config(sc, c, configs))
+            .collect::<Result<_, _>>()?,
         name: raw.name,
     })
 }
@@ -703,9 +808,14 @@ mod tests {
             panic!("not a mapping")
         };
         let raw = crate::compose::raw::parse_file(map, &provenance)?;
+        let read = |path: &Path| match path.to_str() {
+            Some("/srv/demo/compose/conf/app.ini") => Ok(b"[app]\n".to_vec()),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
         let cx = Context {
             dir: Path::new("/srv/demo/compose"),
             lookup: &env,
+            read: &read,
         };
         resolve(raw, &cx).map(|(services, _)| services)
     }
@@ -1152,6 +1262,80 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("\"bad name\" is not a valid service name")
+        );
+    }
+
+    /// A file with top-level `configs` (`app` from a file, `inline` from text) and service `s`.
+    fn with_configs(service_configs: &str) -> Result<Service, ComposeError> {
+        let yaml = format!(
+            "configs:\n  app:\n    file: ./conf/app.ini\n  inline:\n    content: \"x=1\"\nservices:\n  s:\n    image: img\n    configs:\n{service_configs}\n"
+        );
+        load(&yaml).map(|mut s| s.remove(0))
+    }
+
+    #[test]
+    fn configs_long_and_short_syntax_with_compose_defaults() {
+        let s = with_configs(
+            "      - source: app\n        target: /etc/app/app.ini\n        mode: \"0440\"\n        uid: \"472\"\n      - inline\n      - {source: app, target: /x, mode: 0o600}",
+        )
+        .unwrap();
+        let c = &s.configs;
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            (
+                c[0].source.as_str(),
+                c[0].target.as_str(),
+                c[0].mode,
+                c[0].uid,
+                c[0].gid
+            ),
+            ("app", "/etc/app/app.ini", 0o440, 472, 0)
+        );
+        assert_eq!(c[0].content, b"[app]\n");
+        assert_eq!(
+            (c[1].target.as_str(), c[1].mode, c[1].content.as_slice()),
+            ("/inline", 0o444, &b"x=1"[..])
+        );
+        assert_eq!(c[2].mode, 0o600);
+    }
+
+    #[test]
+    fn bad_configs_name_the_cause() {
+        assert_eq!(
+            with_configs("      - nope").unwrap_err().to_string(),
+            "service \"s\" uses config \"nope\", which is not declared under the top-level configs; declare it there with file: PATH"
+        );
+        assert_eq!(
+            with_configs("      - {source: app, target: etc/app.ini}")
+                .unwrap_err()
+                .to_string(),
+            "service \"s\": key \"configs[0]\": target \"etc/app.ini\" is not an absolute file path; write the file's path in the container from /"
+        );
+        assert_eq!(
+            with_configs("      - {source: app, target: /a, mode: \"0999\"}")
+                .unwrap_err()
+                .to_string(),
+            "service \"s\": key \"configs[0].mode\": \"0999\" is not a valid mode; write an octal mode such as 0444"
+        );
+        assert_eq!(
+            load("configs:\n  gone:\n    file: ./missing.yml\nservices:\n  s:\n    image: i\n")
+                .unwrap_err()
+                .to_string(),
+            "config \"gone\": cannot read /srv/demo/compose/missing.yml: entity not found; fix the path in file: or create the file"
+        );
+        assert_eq!(
+            load(
+                "configs:\n  both:\n    file: ./a\n    content: b\nservices:\n  s:\n    image: i\n"
+            )
+            .unwrap_err()
+            .to_string(),
+            "config \"both\": key \"content\": the config has both file: and content:; keep one of them"
+        );
+        assert_eq!(
+            load("configs:\n  c:\n    external: true\nservices:\n  s:\n    image: i\n")
+                .unwrap_err()
+                .to_string(),
+            "config \"c\": key \"external\" is not supported by demo; remove it"
         );
     }
 

@@ -65,6 +65,18 @@ pub enum EngineError {
         last: String,
     },
 
+    /// A config cannot be placed where the compose file says (nothing was started).
+    #[error(
+        "service \"{service}\": config target {target} cannot be written in image {image}: {problem}; {fix}"
+    )]
+    ConfigTarget {
+        service: String,
+        target: String,
+        image: String,
+        problem: String,
+        fix: &'static str,
+    },
+
     #[error(
         "service \"{service}\" disappeared while demo waited for it; something else removed it"
     )]

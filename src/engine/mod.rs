@@ -65,13 +65,21 @@ impl Engine {
         &self.host
     }
 
-    /// The engine's CPU architecture in Go's spelling (`amd64`, `arm64`).
-    pub async fn architecture(&self) -> Result<String, EngineError> {
+    /// The engine's OS and CPU architecture in Go's spelling (`linux`, `amd64`).
+    pub async fn platform(&self) -> Result<(String, String), EngineError> {
         let version = self
             .docker
             .version()
             .await
             .map_err(|e| EngineError::api("read the engine version", e))?;
-        Ok(version.arch.unwrap_or_default())
+        Ok((
+            version.os.unwrap_or_default(),
+            version.arch.unwrap_or_default(),
+        ))
+    }
+
+    /// The engine's CPU architecture in Go's spelling (`amd64`, `arm64`).
+    pub async fn architecture(&self) -> Result<String, EngineError> {
+        Ok(self.platform().await?.1)
     }
 }

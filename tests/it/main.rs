@@ -5,6 +5,7 @@ mod diagnose;
 mod exemplars;
 mod faults;
 mod flag;
+mod install;
 mod leak;
 mod lifecycle;
 mod operate;

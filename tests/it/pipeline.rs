@@ -538,22 +538,34 @@ fn dashboards_resolve_their_datasources_and_use_the_pinned_schema() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    // The provider reads the directory compose mounts ../dashboards at, into folder "Demo".
+    // The provider reads the directory compose copies every dashboard into (one config per
+    // file), into folder "Demo".
     let provider = yaml("compose/grafana/provisioning/dashboards/demo.yaml");
     let provider = &provider["providers"][0];
     assert_eq!(provider["folder"], "Demo");
     let path = provider["options"]["path"].as_str().unwrap();
     let compose = yaml("compose/docker-compose.yaml");
-    let mounts: Vec<&str> = compose["services"]["grafana"]["volumes"]
+    let placed: Vec<String> = compose["services"]["grafana"]["configs"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(|c| {
+            let file = compose["configs"][c["source"].as_str()?]["file"].as_str()?;
+            Some(format!("{file} -> {}", c["target"].as_str()?))
+        })
         .collect();
-    assert!(
-        mounts.contains(&format!("../dashboards:{path}:ro").as_str()),
-        "compose mounts {mounts:?}, the provider reads {path}"
-    );
+    for dashboard in std::fs::read_dir(repo().join("dashboards")).unwrap() {
+        let name = dashboard
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let wanted = format!("./dashboards/{name} -> {path}/{name}");
+        assert!(
+            placed.contains(&wanted),
+            "grafana's configs {placed:?} lack {wanted}"
+        );
+    }
 
     // The home dashboard is ours, and anonymous users are viewers without a login form.
     let ini = read("compose/grafana/grafana.ini");
@@ -1406,6 +1418,15 @@ fn compose_blocks_of_the_upstream_services_are_consistent() {
             }
             if source.starts_with('.') && !repo().join("compose").join(source).exists() {
                 problems.push(format!("{name}: `{source}` does not exist"));
+            }
+        }
+        for config in service["configs"].as_array().into_iter().flatten() {
+            let source = config["source"].as_str().unwrap_or_default();
+            let file = compose["configs"][source]["file"]
+                .as_str()
+                .unwrap_or_default();
+            if !repo().join("compose").join(file).is_file() {
+                problems.push(format!("{name}: config `{source}` names no file ({file})"));
             }
         }
         if service["mem_limit"].as_str().is_none() {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod command;
 pub mod flag_watcher;
 pub mod flags;
 pub mod grpc_service;

@@ -88,14 +88,7 @@ fn prometheus_context() -> Vec<u8> {
         let real = std::fs::canonicalize(lib).unwrap();
         add_file(&mut tar, real.to_str().unwrap(), &format!("rootfs{lib}"));
     }
-    for applet in ["sh", "wget"] {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        header.set_mode(0o777);
-        tar.append_link(&mut header, format!("rootfs/bin/{applet}"), "busybox")
-            .unwrap();
-    }
+    busybox_applets(&mut tar, &["sh", "wget"]);
     let config = "global:\n  scrape_interval: 15s\n";
     append(
         &mut tar,
@@ -113,6 +106,18 @@ fn prometheus_context() -> Vec<u8> {
         CMD [\"--config.file=/etc/prometheus/prometheus.yml\", \"--storage.tsdb.path=/prometheus\"]\n";
     append(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644);
     tar.into_inner().unwrap()
+}
+
+/// `rootfs/bin/APPLET` links to `busybox` for each of `applets`.
+pub fn busybox_applets(tar: &mut tar::Builder<Vec<u8>>, applets: &[&str]) {
+    for applet in applets {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        tar.append_link(&mut header, format!("rootfs/bin/{applet}"), "busybox")
+            .unwrap();
+    }
 }
 
 /// Debian's static busybox (package busybox-static); a dynamic one would need more libraries.

@@ -69,6 +69,12 @@ pub struct Demo {
     pub project: String,
     env: Vec<(String, String)>,
     file: PathBuf,
+    /// No `--file`: the stack embedded in the binary (`embedded`).
+    no_file: bool,
+    /// Where `demo` runs (`in_dir`); the test's own directory otherwise.
+    dir: Option<PathBuf>,
+    /// Another `demo` executable than the one cargo built (`exe`).
+    exe: Option<PathBuf>,
 }
 
 impl Demo {
@@ -79,6 +85,9 @@ impl Demo {
             project,
             env: Vec::new(),
             file: compose_file(),
+            no_file: false,
+            dir: None,
+            exe: None,
         }
     }
 
@@ -111,6 +120,24 @@ impl Demo {
         self
     }
 
+    /// Runs the stack embedded in the binary: no `--file`.
+    pub fn embedded(mut self) -> Self {
+        self.no_file = true;
+        self
+    }
+
+    /// Runs `demo` in `dir`.
+    pub fn in_dir(mut self, dir: &std::path::Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Runs the `demo` executable at `exe`.
+    pub fn exe(mut self, exe: &std::path::Path) -> Self {
+        self.exe = Some(exe.to_path_buf());
+        self
+    }
+
     pub fn get_env(&self, key: &str) -> Option<&str> {
         self.env
             .iter()
@@ -118,14 +145,22 @@ impl Demo {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `demo --project P --file F ARGS` with this test's environment.
+    /// `demo --project P --file F ARGS` with this test's environment (no `--file` when
+    /// `embedded`).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-        cmd.arg("--project")
-            .arg(&self.project)
-            .arg("--file")
-            .arg(&self.file)
-            .args(args);
+        let exe = self
+            .exe
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_demo")));
+        let mut cmd = Command::new(exe);
+        cmd.arg("--project").arg(&self.project);
+        if !self.no_file {
+            cmd.arg("--file").arg(&self.file);
+        }
+        cmd.args(args);
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         cmd.env_remove("DEMO_PROJECT").env_remove("DEMO_FILE");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd

@@ -105,19 +105,24 @@ async fn watch(
     interval: Duration,
 ) -> Result<ExitCode, Error> {
     let mut screen = crate::progress::Redraw::stdout();
-    loop {
-        let status = collect(engine, project, wanted).await?;
-        screen.show(&format!(
-            "{}\n{}",
-            render_table(&status),
-            crate::progress::refreshed_line(interval)
-        ));
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted(
-                "`demo status --watch` stopped; nothing was changed".to_string(),
-            )),
+    let redraw = async {
+        loop {
+            let status = collect(engine, project, wanted).await?;
+            screen.show(&format!(
+                "{}\n{}",
+                render_table(&status),
+                crate::progress::refreshed_line(interval)
+            ));
+            tokio::time::sleep(interval).await;
         }
+    };
+    // One listener for the whole watch, so a Ctrl-C that lands while a reading is under way
+    // is not lost between two listeners.
+    tokio::select! {
+        failed = redraw => failed,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(
+            "`demo status --watch` stopped; nothing was changed".to_string(),
+        )),
     }
 }
 

@@ -329,9 +329,10 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
     assert!(!followed.contains('\x1b'), "no colour without a terminal");
 
     // On a terminal (util-linux `script` gives it one) the prefix is coloured, unless NO_COLOR.
-    let on_terminal = |no_colour: bool, args: &str| {
+    // `wrap` runs before `demo` (a `timeout` that sends the Ctrl-C, say).
+    let on_terminal = |no_colour: bool, wrap: &str, args: &str| {
         let line = format!(
-            "{} --project {} --file {} {args}",
+            "{wrap} {} --project {} --file {} {args}",
             env!("CARGO_BIN_EXE_demo"),
             demo.project,
             dir.path().join("docker-compose.yaml").display()
@@ -343,14 +344,15 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
         if no_colour {
             script.env("NO_COLOR", "1");
         }
-        String::from_utf8_lossy(&script.output().expect("script runs").stdout).into_owned()
+        let output = crate::support::output_within(&mut script, Duration::from_secs(60));
+        String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    let coloured = on_terminal(false, "logs quits");
+    let coloured = on_terminal(false, "", "logs quits");
     assert!(
         coloured.contains("\x1b[36mquits |\x1b[0m recommendation: unknown argument"),
         "{coloured:?}"
     );
-    let plain = on_terminal(true, "logs quits");
+    let plain = on_terminal(true, "", "logs quits");
     assert!(
         plain.contains("quits | recommendation: unknown argument"),
         "{plain:?}"
@@ -358,9 +360,11 @@ fn wait_exits_4_on_timeout_and_3_when_a_service_exits_and_bad_input_is_refused()
     assert!(!plain.contains('\x1b'), "{plain:?}");
 
     // `status --watch` on a terminal redraws in place: back up over the block, clear, draw.
+    // `timeout` runs it in the foreground, where Ctrl-C is not ignored as a background job's is.
     let watched = on_terminal(
         false,
-        "status --watch --interval 500ms & sleep 2.5; kill -INT $!; wait",
+        "timeout -k 10 -s INT 3",
+        "status --watch --interval 500ms",
     );
     let block = watched
         .split("\x1b[J")

@@ -5,7 +5,9 @@ pub mod replay;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The repository root (the compose file and services live below it).
 pub fn repo() -> PathBuf {
@@ -15,6 +17,33 @@ pub fn repo() -> PathBuf {
 /// The stack's compose file.
 pub fn compose_file() -> PathBuf {
     repo().join("compose/docker-compose.yaml")
+}
+
+/// Longer than any one command of the suite takes (the longest, a full warm-up, is minutes):
+/// a command still running then hangs, and the test fails instead of the whole run.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Runs `cmd` with no input, as `Command::output` does, but kills it and fails the test when
+/// it outlives `deadline`.
+pub fn output_within(cmd: &mut Command, deadline: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} cannot start: {e}"));
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match finished.recv_timeout(deadline) {
+        Ok(output) => output.expect("the command's output is read"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{cmd:?} still ran after {deadline:?}: killed it");
+        }
+    }
 }
 
 /// A port nothing listens on right now, for a service this test publishes.
@@ -167,7 +196,7 @@ impl Demo {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run(self.command(args).output().expect("demo runs"))
+        Run(output_within(&mut self.command(args), RUN_DEADLINE))
     }
 
     /// IDs of the containers that carry this project's compose label, as docker compose-style

@@ -11,8 +11,8 @@ use crate::signals::prometheus::KeySignals;
 
 /// "Visible" agrees with the alert rules in `compose/prometheus/alerts.yml` (issue 15):
 /// server p95 over [`LATENCY_FACTOR`]× its value before the flag and over [`LATENCY_FLOOR_MS`]
-/// (`DemoLatencyAboveBaseline`); memory at [`lives::CLIMB_FACTOR`]× the life's low and still
-/// rising faster than [`MEMORY_RISE`] over the last minute (`DemoMemoryLeak`); any OOM kill
+/// (`DemoLatencyAboveBaseline`); memory at [`lives::CLIMB_FACTOR`]× the life's low, 3 MiB
+/// over it and still rising faster than [`MEMORY_RISE`] over the last minute (`DemoMemoryLeak`); any OOM kill
 /// the engine reports (`DemoServiceRestarted` sees its counter reset).
 pub const LATENCY_FACTOR: f64 = 10.0;
 pub const LATENCY_FLOOR_MS: f64 = 25.0;
@@ -75,8 +75,9 @@ pub fn visible(
     memory_climb(memory).map(|(from, to)| Symptom::Memory { from, to })
 }
 
-/// (low, now) when memory in this life is at 1.5× its low and rose faster than
-/// [`MEMORY_RISE`] over the last minute.
+/// (low, now) when memory in this life is at 1.5× its low, at least
+/// [`lives::CLIMB_MIN_BYTES`] above it (a process that just started grows a few MiB and
+/// stops), and rose faster than [`MEMORY_RISE`] over the last minute.
 fn memory_climb(life: &[(f64, f64)]) -> Option<(f64, f64)> {
     let climb = lives::climb_of(life)?;
     let &(t, now) = life.last()?;
@@ -86,7 +87,9 @@ fn memory_climb(life: &[(f64, f64)]) -> Option<(f64, f64)> {
         .find(|p| t - p.0 >= 60.0)
         .or(life.first())?;
     let rising = t > t0 && (now - then) / (t - t0) > MEMORY_RISE;
-    (now >= climb.from_bytes * lives::CLIMB_FACTOR && rising).then_some((climb.from_bytes, now))
+    let climbed = now >= climb.from_bytes * lives::CLIMB_FACTOR
+        && now - climb.from_bytes >= lives::CLIMB_MIN_BYTES;
+    (climbed && rising).then_some((climb.from_bytes, now))
 }
 
 /// What the warm-up saw, printed when it ends.
@@ -353,6 +356,17 @@ mod tests {
             Some(Symptom::Latency { .. })
         ));
         assert_eq!(visible(0, Some(5.0), Some(40.0), &[]), None, "only 8×");
+        // A process that just started: 3.9 → 6.0 MiB in 8 s is 1.5× and rising fast, but
+        // 2.1 MiB is start-up, not a leak (seen on the engine, before any request).
+        let start_up =
+            [(0.0, 3.9), (2.0, 5.4), (5.0, 5.8), (8.0, 6.0)].map(|(t, m)| (t, m * MIB as f64));
+        assert_eq!(visible(0, None, None, &start_up), None);
+        let leak = [(0.0, 6.0), (60.0, 7.5), (120.0, 9.0), (180.0, 12.0)]
+            .map(|(t, m)| (t, m * MIB as f64));
+        assert!(matches!(
+            visible(0, None, None, &leak),
+            Some(Symptom::Memory { .. })
+        ));
     }
 
     #[test]

@@ -128,9 +128,20 @@ pub(crate) fn cause_of(err: &bollard::errors::Error) -> String {
                 }
                 source = cause.source();
             }
-            text
+            if hung_up(&text) {
+                format!("the engine closed the connection ({text})")
+            } else {
+                text
+            }
         }
     }
+}
+
+/// hyper words an engine that hangs up in two ways, by whether the request was out yet:
+/// "connection closed before message completed" or "operation was canceled: connection was
+/// not ready". Either way the user needs the one fact.
+fn hung_up(text: &str) -> bool {
+    text.contains("connection closed") || text.contains("connection was not ready")
 }
 
 /// HTTP status of an engine answer, when the engine answered at all.
@@ -138,5 +149,21 @@ pub(crate) fn status_of(err: &bollard::errors::Error) -> Option<u16> {
     match err {
         bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hung_up;
+
+    #[test]
+    fn both_of_hypers_words_for_a_hang_up_are_one() {
+        assert!(hung_up(
+            "error in the hyper legacy client: client error (SendRequest): connection closed before message completed"
+        ));
+        assert!(hung_up(
+            "Error in the hyper legacy client: client error (Canceled): operation was canceled: connection was not ready"
+        ));
+        assert!(!hung_up("No such container: demo-1"));
     }
 }

@@ -548,7 +548,7 @@ fn an_engine_that_hangs_up_at_once_is_one_line_and_exit_1_for_every_command() {
                 1,
                 &format!("cannot reach the Docker engine at {}", engine.host()),
             )
-            .fails(1, "connection closed");
+            .fails(1, "the engine closed the connection");
         one_error_line(&run);
         assert_eq!(
             run.stderr().lines().count(),
@@ -582,7 +582,7 @@ fn up_through_a_hangup(test: &str, matches: fn(&str, &str) -> bool, after_answer
         run.stderr()
     );
     // The cause, not just bollard's "client error (SendRequest)".
-    let run = run.fails(1, "connection closed");
+    let run = run.fails(1, "the engine closed the connection");
     one_error_line(&run);
     let left = demo.labelled_objects();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", run.stderr());

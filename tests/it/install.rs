@@ -10,8 +10,9 @@ use std::time::Instant;
 use crate::support::{self, Demo, docker, docker_quiet, engine_available, free_port, images};
 
 /// A stand-in for the collector, Jaeger and Grafana, which no registry here serves: busybox's
-/// httpd answers 200 on 13133 (`/`, `/status`) and 3000 (`/api/health`), the addresses the
-/// compose file's health checks and ready URL ask, and ignores the command the file passes.
+/// httpd answers 200 on 13133 (`/`, `/status`) and 3000 (`/api/health`, the dashboard's
+/// `/api/dashboards/uid/demo-recommendation`), the addresses the compose file's health checks
+/// and ready URL ask, and ignores the command the file passes.
 fn answering_image() -> String {
     static BUILT: OnceLock<String> = OnceLock::new();
     const TAG: &str = "demo-test/answering:busybox";
@@ -21,7 +22,12 @@ fn answering_image() -> String {
             let busybox = std::fs::read(images::busybox()).unwrap();
             images::append(&mut tar, "rootfs/bin/busybox", &busybox, 0o755);
             images::busybox_applets(&mut tar, &["sh", "httpd", "sleep", "wget"]);
-            for page in ["index.html", "status", "api/health"] {
+            for page in [
+                "index.html",
+                "status",
+                "api/health",
+                "api/dashboards/uid/demo-recommendation",
+            ] {
                 images::append(&mut tar, &format!("rootfs/www/{page}"), b"ok\n", 0o644);
             }
             let dockerfile = "FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\n\

@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod flag_site;
 pub mod flags;
 pub mod images;
 pub mod labels;

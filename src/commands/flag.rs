@@ -11,10 +11,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{FlagAction, FlagArgs};
-use crate::compose::{Project, Service};
-use crate::engine::{ContainerFacts, Engine, unix_now};
+use crate::compose::Project;
+use crate::engine::{Engine, unix_now};
 use crate::error::Error;
-use crate::flags::{self, EditLock, FlagFile};
+use crate::flag_site::{locate, on_off, read_flags, reported, service_state};
+use crate::flags::{self, EditLock};
 use crate::signals::endpoints::Endpoints;
 use crate::signals::jaeger::{self, TraceQuery};
 use crate::signals::prometheus::{KeySignals, Prometheus};
@@ -22,87 +23,12 @@ use crate::warmup::{self, History, Sample};
 
 use super::Context;
 
-/// The environment variable through which a service is told where its flag file is.
-const FLAG_FILE_VARIABLE: &str = "FLAGD_FILE";
-/// The uid:gid our images run as; the uploaded file belongs to it.
-const IMAGE_OWNER: (u64, u64) = (65532, 65532);
 /// How often the service's state is asked while confirming.
 const CONFIRM_POLL: Duration = Duration::from_millis(250);
 /// Prometheus may take this long per query before the display goes on without it.
 const SIGNALS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Rates and quantiles over the last minute: twelve 5 s scrapes.
 const SIGNALS_WINDOW: Duration = Duration::from_secs(60);
-
-/// Where the flags live for this project: the reading service's container and its path.
-pub(super) struct FlagSite<'a> {
-    pub service: &'a Service,
-    pub container: ContainerFacts,
-    pub path: String,
-}
-
-impl FlagSite<'_> {
-    fn dir_and_name(&self) -> (&str, &str) {
-        self.path
-            .rsplit_once('/')
-            .unwrap_or(("/", self.path.as_str()))
-    }
-}
-
-pub(super) async fn locate<'a>(
-    engine: &Engine,
-    project: &'a Project,
-) -> Result<FlagSite<'a>, Error> {
-    let readers: Vec<&Service> = project
-        .services
-        .iter()
-        .filter(|s| s.environment.contains_key(FLAG_FILE_VARIABLE))
-        .collect();
-    let Some(service) = readers.first() else {
-        return Err(Error::Usage(format!(
-            "no service in {} reads a flag file (none sets {FLAG_FILE_VARIABLE}); add it to the service that evaluates flags",
-            project.dir.display()
-        )));
-    };
-    let observed = engine.observe(&project.name).await?;
-    let Some(container) = observed.of_service(&service.name).next().cloned() else {
-        return Err(Error::Usage(format!(
-            "service \"{}\" of project {} is not up, so its flags cannot be read; run `demo up` first",
-            service.name, project.name
-        )));
-    };
-    Ok(FlagSite {
-        service,
-        container,
-        path: service.environment[FLAG_FILE_VARIABLE].clone(),
-    })
-}
-
-pub(super) async fn read_flags(engine: &Engine, site: &FlagSite<'_>) -> Result<FlagFile, Error> {
-    let bytes = engine.read_file(&site.container.id, &site.path).await?.ok_or_else(|| {
-        Error::Usage(format!(
-            "there is no flag file at {} in service \"{}\"; `demo down --volumes && demo up` restores the default",
-            site.path, site.service.name
-        ))
-    })?;
-    FlagFile::parse(&site.path, &bytes).map_err(|e| Error::Flag(e.to_string()))
-}
-
-/// What the running service says it acts on (its `--state` admin command).
-pub(super) async fn service_state(
-    engine: &Engine,
-    site: &FlagSite<'_>,
-) -> Result<serde_json::Value, String> {
-    crate::service_state::read(engine, &site.container).await
-}
-
-/// The value the service reports for flag `name` (under either of its names).
-pub(super) fn reported(state: &serde_json::Value, name: &str) -> Option<bool> {
-    let flags = state.get("flags")?;
-    flags
-        .get(name)
-        .or_else(|| flags::alias_of(name).and_then(|alias| flags.get(alias)))?
-        .as_bool()
-}
 
 pub async fn run(ctx: &Context, args: FlagArgs) -> Result<ExitCode, Error> {
     let project = ctx.load()?;
@@ -189,10 +115,6 @@ async fn list(engine: &Engine, project: &Project, json: bool) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn on_off(on: bool) -> &'static str {
-    if on { "on" } else { "off" }
-}
-
 /// Writes the flag, then waits until the service reports acting on it.
 async fn set(
     ctx: &Context,
@@ -210,16 +132,7 @@ async fn set(
         flags::FlagError::Unknown { .. } => Error::Usage(e.to_string()),
         other => Error::Flag(other.to_string()),
     })?;
-    let (dir, file_name) = site.dir_and_name();
-    engine
-        .write_file(
-            &site.container.id,
-            dir,
-            file_name,
-            &file.to_bytes(),
-            IMAGE_OWNER,
-        )
-        .await?;
+    site.write(engine, &file).await?;
     drop(lock);
     ctx.progress
         .note(&format!("{flag} set {} in {}", on_off(on), site.path));

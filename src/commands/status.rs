@@ -13,10 +13,9 @@ use crate::engine::{ContainerFacts, Engine};
 use crate::error::Error;
 use crate::flags::FlagFile;
 use crate::images::human_bytes;
-use crate::labels;
 use crate::readiness;
 use crate::signals::alerts::Alert;
-use crate::signals::endpoints::Endpoints;
+use crate::signals::endpoints::{self, Endpoints};
 use crate::signals::prometheus::{KeySignals, Prometheus};
 
 use super::Context;
@@ -179,20 +178,20 @@ async fn flag_status(
     engine: &Engine,
     project: &crate::compose::Project,
 ) -> Result<Vec<FlagStatus>, String> {
-    let site = super::flag::locate(engine, project)
+    let site = crate::flag_site::locate(engine, project)
         .await
         .map_err(|e| format!("flags: {e}"))?;
-    let file: FlagFile = super::flag::read_flags(engine, &site)
+    let file: FlagFile = crate::flag_site::read_flags(engine, &site)
         .await
         .map_err(|e| format!("flags: {e}"))?;
-    let state = super::flag::service_state(engine, &site).await.ok();
+    let state = crate::flag_site::service_state(engine, &site).await.ok();
     Ok(file
         .list()
         .into_iter()
         .map(|flag| FlagStatus {
             service_reports: state
                 .as_ref()
-                .and_then(|s| super::flag::reported(s, &flag.name)),
+                .and_then(|s| crate::flag_site::reported(s, &flag.name)),
             name: flag.name,
             on: flag.on,
         })
@@ -237,7 +236,7 @@ async fn row(
     service: &Service,
     container: Option<&ContainerFacts>,
 ) -> Result<ServiceStatus, Error> {
-    let url = service_url(service);
+    let url = endpoints::service_url(service);
     let Some(c) = container else {
         return Ok(ServiceStatus {
             service: service.name.clone(),
@@ -330,17 +329,6 @@ async fn count_oom_kills(
     }
 }
 
-/// The address a person opens for a service: its `dev.demo.url` label, else its first
-/// published port.
-pub fn service_url(service: &Service) -> Option<String> {
-    service.labels.get(labels::URL).cloned().or_else(|| {
-        service
-            .ports
-            .first()
-            .map(|p| format!("{}:{}", p.host_ip, p.host_port))
-    })
-}
-
 /// The table `status` prints, one line per service.
 pub fn render_table(status: &StackStatus) -> String {
     let mut out = format!(
@@ -378,8 +366,8 @@ pub fn render_table(status: &StackStatus) -> String {
         out.push_str(&format!("oom kills of {}: {}\n", s.service, s.oom_source));
     }
     for flag in &status.flags {
-        let acts = flag.service_reports.map_or("-", super::flag::on_off);
-        let on = super::flag::on_off(flag.on);
+        let acts = flag.service_reports.map_or("-", crate::flag_site::on_off);
+        let on = crate::flag_site::on_off(flag.on);
         out.push_str(&format!(
             "flag {}: {on} (service acts on: {acts})\n",
             flag.name

@@ -19,9 +19,9 @@ use crate::error::Error;
 use crate::images;
 use crate::plan::{self, Action, Step};
 use crate::readiness;
+use crate::signals::endpoints::service_url;
 
 use super::Context;
-use super::status::service_url;
 
 /// How far a service has come, for the services that depend on it.
 #[derive(Debug, Clone, PartialEq, Eq)]

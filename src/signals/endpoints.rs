@@ -44,6 +44,17 @@ impl Endpoints {
     }
 }
 
+/// The address a person opens for a service: its `dev.demo.url` label, else its first
+/// published port.
+pub fn service_url(service: &Service) -> Option<String> {
+    service.labels.get(labels::URL).cloned().or_else(|| {
+        service
+            .ports
+            .first()
+            .map(|p| format!("{}:{}", p.host_ip, p.host_port))
+    })
+}
+
 /// The service's URL label, else `http://HOST_IP:HOST_PORT` of the port publishing
 /// `container_port` (a wildcard address reached through loopback).
 fn base_url(service: &Service, container_port: u16) -> Option<String> {

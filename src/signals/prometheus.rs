@@ -404,9 +404,6 @@ pub mod query {
         server_calls(service, &[], window)
     }
 
-    /// `span_kind` of a client span: a call the service made to another.
-    const SPAN_KIND_CLIENT: &str = "SPAN_KIND_CLIENT";
-
     /// Client spans that call a service, summed under the called service's name: the callers'
     /// view (at an OOM kill the caller's call fails while the killed server records nothing).
     /// `service_name` is rewritten from the caller's to the called service's by the RPC service
@@ -414,7 +411,7 @@ pub mod query {
     fn caller_calls(
         service: Option<&str>,
         extra: &[(&str, &str)],
-        window: Duration,
+        range: &str,
         function: &str,
     ) -> String {
         let called = service.unwrap_or(SERVICE_RECOMMENDATION);
@@ -431,32 +428,39 @@ pub mod query {
         format!(
             "sum by ({LABEL_SERVICE_NAME}) (label_replace({function}({SPAN_CALLS}{{{}}}[{}]), \"{LABEL_SERVICE_NAME}\", \"{}\", \"{LABEL_SPAN_NAME}\", \".*\"))",
             matchers(None, &all),
-            range(window),
+            range,
             escape(called)
         )
     }
 
     /// The fraction of the callers' calls to a service that failed (their client spans).
     pub fn callers_error_ratio(service: Option<&str>, window: Duration) -> String {
+        callers_error_ratio_over(service, &range(window))
+    }
+
+    /// [`callers_error_ratio`] over a range as PromQL writes it: `60s`, or Grafana's
+    /// [`RATE_INTERVAL`], with which the dashboard's callers' panel runs this very query.
+    pub fn callers_error_ratio_over(service: Option<&str>, range: &str) -> String {
         let errors = caller_calls(
             service,
             &[(LABEL_STATUS_CODE, STATUS_CODE_ERROR)],
-            window,
+            range,
             "rate",
         );
-        let all = caller_calls(service, &[], window, "rate");
+        let all = caller_calls(service, &[], range, "rate");
         format!("({errors} or (0 * {all})) / {all}")
     }
 
     /// The callers' failed calls to a service over the window (0 when none failed).
     pub fn callers_failed_calls(service: Option<&str>, window: Duration) -> String {
+        let window = range(window);
         let errors = caller_calls(
             service,
             &[(LABEL_STATUS_CODE, STATUS_CODE_ERROR)],
-            window,
+            &window,
             "increase",
         );
-        let all = caller_calls(service, &[], window, "increase");
+        let all = caller_calls(service, &[], &window, "increase");
         format!("{errors} or (0 * {all})")
     }
 

@@ -281,7 +281,11 @@ fn the_callers_error_panel_runs_the_query_status_and_diagnose_share() {
         .into_iter()
         .find(|p| p["title"] == "Callers' error rate")
         .expect("a panel for the callers' error rate");
-    assert_eq!(panel["targets"][0]["expr"], names::CALLERS_ERROR_RATIO);
+    let shared = demo::signals::prometheus::query::callers_error_ratio_over(
+        Some(names::SERVICE_RECOMMENDATION),
+        names::RATE_INTERVAL,
+    );
+    assert_eq!(panel["targets"][0]["expr"], shared.as_str(), "{shared}");
 }
 
 /// The recorded exposition with each exemplar stamped now (the recording's own stamps lie in

@@ -35,12 +35,17 @@ pub async fn build(
     if !crates.is_empty() {
         out.extend(build_from_source(engine, &crates, &arch, progress).await?);
     }
-    for (service, program) in carried {
+    for (service, program) in &carried {
         build::check_platform(service, program, &os, &arch)?;
+    }
+    // Both images at once: the engine's time is in committing each step's layer.
+    let packed = future::try_join_all(carried.iter().map(|&(service, program)| async move {
         let context = build::self_context(service, program)?;
         let facts = send_build(engine, &service.name, &service.image, context, progress).await?;
-        out.insert(service.name.clone(), facts);
-    }
+        Ok::<_, Error>((service.name.clone(), facts))
+    }))
+    .await?;
+    out.extend(packed);
     engine.prune_our_dangling_images().await?;
     Ok(out)
 }

@@ -18,11 +18,15 @@ pub struct Cli {
     )]
     pub project: String,
 
-    /// The compose file describing the stack (default: the stack built into demo; `demo init`
-    /// writes it out to edit). Before the subcommand, as with docker compose: `demo logs -f`
-    /// is --follow.
-    #[arg(long, short = 'f', env = "DEMO_FILE")]
+    /// The compose file describing the stack (default: $DEMO_FILE, else the stack built into
+    /// demo; `demo init` writes it out to edit). Anywhere on the line; its short form `-f` only
+    /// before the subcommand, as with docker compose (`demo logs -f` is --follow).
+    #[arg(long, global = true, value_name = "PATH")]
     pub file: Option<PathBuf>,
+
+    /// `-f PATH` before the subcommand: --file.
+    #[arg(short = 'f', value_name = "PATH", conflicts_with = "file", hide = true)]
+    pub file_short: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,

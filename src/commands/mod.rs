@@ -55,7 +55,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     compose::validate_project_name(&cli.project)?;
     let ctx = Context {
         project: cli.project,
-        file: cli.file,
+        // Read here, not by clap: an environment value must not conflict with `-f`.
+        file: cli.file.or(cli.file_short).or_else(|| {
+            std::env::var_os("DEMO_FILE")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from)
+        }),
         progress: Progress::new(),
     };
     match cli.command {

@@ -117,3 +117,32 @@ fn an_unknown_diagnose_source_is_a_usage_error_listing_the_sources() {
         run.stderr()
     );
 }
+
+/// `--file` goes anywhere on the line, `-f` before the subcommand (after it, `logs -f` is
+/// --follow); either beats `DEMO_FILE`, and the two together are a usage error.
+#[test]
+fn the_file_is_taken_from_either_place_and_beats_demo_file() {
+    let (_dir, good) = compose("services:\n  only:\n    image: x\n");
+    let missing = good.with_file_name("missing.yaml");
+    let run = |args: &[&str], env_file: Option<&PathBuf>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_demo"));
+        cmd.args(["--project", "cli-file"])
+            .args(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env_remove("DEMO_FILE");
+        if let Some(file) = env_file {
+            cmd.env("DEMO_FILE", file);
+        }
+        crate::support::Run(cmd.output().unwrap())
+    };
+    let named = format!("cannot read compose file {}", missing.display());
+    let missing_arg = missing.to_str().unwrap();
+    run(&["status", "--file", missing_arg], None).fails(1, &named);
+    run(&["--file", missing_arg, "status"], None).fails(1, &named);
+    run(&["-f", missing_arg, "status"], Some(&good)).fails(1, &named);
+    run(&["status", "--file", missing_arg], Some(&good)).fails(1, &named);
+    // DEMO_FILE alone is read: an unknown service of it is a usage error naming its one service.
+    run(&["up", "onl"], Some(&good)).fails(2, "did you mean \"only\"");
+    run(&["-f", missing_arg, "--file", missing_arg, "status"], None)
+        .fails(2, "cannot be used with");
+}

@@ -2,8 +2,8 @@
 //! the engine's architecture: static binaries from the host's cargo, sent in a `FROM scratch`
 //! context (fast, reuses cargo's cache, needs no base image); elsewhere the service's multi-stage
 //! Dockerfile, built by the engine. Without the source (an installed `demo`, the embedded
-//! stack): `demo`'s own executable, which carries both services, packed `FROM scratch` with the
-//! shared libraries it needs.
+//! stack): `demo`'s own executable, which carries both services, imported as a root
+//! filesystem with the shared libraries it needs.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,11 +11,12 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::compose::Service;
-use crate::engine::BuildContext;
+use crate::engine::{BuildContext, RootFs};
 use crate::labels;
 
 /// The uid:gid our images run as (the conventional "nonroot" of distroless images).
 pub const IMAGE_USER: &str = "65532:65532";
+const IMAGE_OWNER: (u64, u64) = (65532, 65532);
 
 /// The services `demo`'s executable carries: started under one of these names, it is that
 /// service (`main.rs`), so it can be their image where their source is not at hand.
@@ -202,11 +203,11 @@ fn libraries_of(ldd: &str) -> Result<Vec<PathBuf>, String> {
     Ok(libs)
 }
 
-/// A `FROM scratch` context for `program`'s image made of this very executable: `/demo`, the
-/// libraries it loads at their paths, `/<program>` linking to `/demo` (so the name it is started
-/// under picks the service), and, for the recommendation service, the default flag file.
-/// The first layer is the same for both programs, so the engine stores the executable once.
-pub fn self_context(service: &Service, program: &str) -> Result<BuildContext, BuildError> {
+/// The image of `service` from `demo`'s own executable: the executable at `/demo` with the
+/// shared libraries `ldd` lists at their paths, `/<program>` linking to it (started under that
+/// name it is that service), and for the recommendation service the default flag file, owned
+/// by [`IMAGE_USER`] like its directory (a fresh named volume there takes both).
+pub fn self_rootfs(service: &Service, program: &str) -> Result<RootFs, BuildError> {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let fail = |cause: String| BuildError::Pack {
         service: service.name.clone(),
@@ -216,42 +217,57 @@ pub fn self_context(service: &Service, program: &str) -> Result<BuildContext, Bu
     };
     let mut tar = tar::Builder::new(Vec::new());
     let bytes = std::fs::read(&exe).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    append_bytes(&mut tar, &format!("runtime/{PACKED_EXE}"), &bytes, 0o755)
-        .map_err(|e| fail(e.to_string()))?;
+    append_bytes(&mut tar, PACKED_EXE, &bytes, 0o755).map_err(|e| fail(e.to_string()))?;
     for lib in shared_libraries(&exe).map_err(fail)? {
         let real = std::fs::canonicalize(&lib).unwrap_or_else(|_| lib.clone());
         let bytes = std::fs::read(&real)
             .map_err(|e| fail(format!("cannot read {}: {e}", real.display())))?;
         let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
-        append_bytes(&mut tar, &format!("runtime/{inside}"), &bytes, 0o755)
-            .map_err(|e| fail(e.to_string()))?;
+        append_bytes(&mut tar, &inside, &bytes, 0o755).map_err(|e| fail(e.to_string()))?;
     }
     let mut link = tar::Header::new_gnu();
     link.set_entry_type(tar::EntryType::Symlink);
     link.set_size(0);
     link.set_mode(0o777);
+    link.set_uid(0);
+    link.set_gid(0);
     link.set_mtime(0);
-    tar.append_link(&mut link, format!("entry/{program}"), PACKED_EXE)
+    tar.append_link(&mut link, program, PACKED_EXE)
         .map_err(|e| fail(e.to_string()))?;
-    let mut dockerfile = "FROM scratch\nCOPY runtime/ /\nCOPY entry/ /\n".to_string();
     if program == RECOMMENDATION {
-        append_bytes(
+        let path = crate::stack::DEFAULT_FLAGS_PATH;
+        let (uid, gid) = IMAGE_OWNER;
+        let mut parent = Path::new(path).parent();
+        let mut dirs = Vec::new();
+        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.push(dir);
+            parent = dir.parent();
+        }
+        for (i, dir) in dirs.iter().rev().enumerate() {
+            // `etc/` stays root's; the flag file's own directory is the image user's.
+            let owner = if i + 1 == dirs.len() {
+                (uid, gid)
+            } else {
+                (0, 0)
+            };
+            append_dir(&mut tar, &format!("{}/", dir.display()), owner)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        append_owned(
             &mut tar,
-            &format!("rootfs/{}", crate::stack::DEFAULT_FLAGS_PATH),
+            path,
             crate::stack::DEFAULT_FLAGS,
             0o644,
+            (uid, gid),
         )
         .map_err(|e| fail(e.to_string()))?;
-        dockerfile.push_str(&format!("COPY --chown={IMAGE_USER} rootfs/ /\n"));
     }
-    dockerfile.push_str(&format!("USER {IMAGE_USER}\nENTRYPOINT [\"/{program}\"]\n"));
-    append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)
-        .map_err(|e| fail(e.to_string()))?;
     let tar = tar.into_inner().map_err(|e| fail(e.to_string()))?;
-    Ok(BuildContext {
+    Ok(RootFs {
         tar,
-        dockerfile: "Dockerfile".to_string(),
         tag: service.image.clone(),
+        user: IMAGE_USER.to_string(),
+        entrypoint: vec![format!("/{program}")],
         labels: HashMap::from([
             (labels::CREATED_BY.to_string(), labels::CREATOR.to_string()),
             (labels::SERVICE.to_string(), service.name.clone()),
@@ -463,12 +479,40 @@ fn append_bytes(
     bytes: &[u8],
     mode: u32,
 ) -> std::io::Result<()> {
+    append_owned(tar, path, bytes, mode, (0, 0))
+}
+
+fn append_owned(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+    (uid, gid): (u64, u64),
+) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(bytes.len() as u64);
     header.set_mode(mode);
+    header.set_uid(uid);
+    header.set_gid(gid);
     header.set_mtime(0);
     header.set_cksum();
     tar.append_data(&mut header, path, bytes)
+}
+
+fn append_dir(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    (uid, gid): (u64, u64),
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_uid(uid);
+    header.set_gid(gid);
+    header.set_mtime(0);
+    header.set_cksum();
+    tar.append_data(&mut header, path, std::io::empty())
 }
 
 #[cfg(test)]
@@ -532,6 +576,50 @@ mod tests {
         s.image = image.to_string();
         s.build.as_mut().unwrap().dockerfile = PathBuf::from(dockerfile);
         s
+    }
+
+    #[test]
+    fn the_packed_root_holds_the_executable_its_name_and_the_image_users_flag_file() {
+        let s = service(
+            "demo/recommendation:0.1.0",
+            "/x/services/recommendation/Dockerfile",
+        );
+        let rootfs = self_rootfs(&s, RECOMMENDATION).unwrap();
+        assert_eq!(rootfs.tag, "demo/recommendation:0.1.0");
+        assert_eq!(rootfs.entrypoint, ["/recommendation"]);
+        assert_eq!(rootfs.user, IMAGE_USER);
+        let mut archive = tar::Archive::new(rootfs.tar.as_slice());
+        let entries: HashMap<String, (tar::EntryType, u32, u64, Option<PathBuf>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    (
+                        h.entry_type(),
+                        h.mode().unwrap(),
+                        h.uid().unwrap(),
+                        e.link_name().unwrap().map(|l| l.into_owned()),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(entries[PACKED_EXE].1, 0o755);
+        assert_eq!(
+            entries["recommendation"].3.as_deref(),
+            Some(Path::new(PACKED_EXE))
+        );
+        assert_eq!(entries["etc/"].2, 0, "etc stays root's");
+        assert_eq!(entries["etc/flagd/"].0, tar::EntryType::Directory);
+        assert_eq!(entries["etc/flagd/"].2, 65532);
+        let flags = &entries[crate::stack::DEFAULT_FLAGS_PATH];
+        assert_eq!((flags.1, flags.2), (0o644, 65532));
+        for lib in shared_libraries(&std::env::current_exe().unwrap()).unwrap() {
+            let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
+            assert!(entries.contains_key(&inside), "{inside} is not packed");
+        }
     }
 
     #[test]

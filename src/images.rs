@@ -38,10 +38,19 @@ pub async fn build(
     for (service, program) in &carried {
         build::check_platform(service, program, &os, &arch)?;
     }
-    // Both images at once: the engine's time is in committing each step's layer.
     let packed = future::try_join_all(carried.iter().map(|&(service, program)| async move {
-        let context = build::self_context(service, program)?;
-        let facts = send_build(engine, &service.name, &service.image, context, progress).await?;
+        let mut task = progress.task(&service.name);
+        task.stage(&format!(
+            "packing image {} from this executable",
+            service.image
+        ));
+        let rootfs = build::self_rootfs(service, program)?;
+        let facts = engine.import(rootfs).await?;
+        task.finish(&format!(
+            "packed {} ({})",
+            service.image,
+            human_bytes(facts.size)
+        ));
         Ok::<_, Error>((service.name.clone(), facts))
     }))
     .await?;

@@ -1,4 +1,5 @@
-//! Images: is it here, pull it, build it from a tar context; no intermediate images left.
+//! Images: is it here, pull it, build it from a tar context or import a root filesystem; no
+//! intermediate images left.
 use std::collections::HashMap;
 
 use bollard::body_full;
@@ -13,6 +14,43 @@ use super::error::{EngineError, cause_of, status_of};
 pub struct ImageFacts {
     pub id: String,
     pub size: u64,
+}
+
+/// A whole root filesystem and the little configuration an image of ours needs, imported in
+/// one request (`POST /images/create?fromSrc=-`): one layer and no build step, so the engine
+/// commits no container (each step of a classic build does, seconds apiece on some storage
+/// drivers). Entries keep the owners their tar headers give.
+#[derive(Debug, Clone)]
+pub struct RootFs {
+    pub tar: Vec<u8>,
+    /// The reference to tag, `repository:tag`.
+    pub tag: String,
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub labels: HashMap<String, String>,
+}
+
+impl RootFs {
+    /// The Dockerfile instructions the import applies (`USER`, `ENTRYPOINT`, `LABEL`), values
+    /// quoted as JSON strings, which the Dockerfile parser reads back unchanged.
+    fn changes(&self) -> Vec<String> {
+        let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        let mut labels: Vec<_> = self.labels.iter().collect();
+        labels.sort();
+        let mut changes = vec![
+            format!("USER {}", self.user),
+            format!(
+                "ENTRYPOINT {}",
+                serde_json::to_string(&self.entrypoint).expect("strings serialize")
+            ),
+        ];
+        changes.extend(
+            labels
+                .into_iter()
+                .map(|(k, v)| format!("LABEL {}={}", quote(k), quote(v))),
+        );
+        changes
+    }
 }
 
 /// A complete build context, ready to send: the engine's classic builder takes a tar.
@@ -116,6 +154,40 @@ impl Engine {
 }
 
 impl Engine {
+    /// Imports `rootfs` as the image `rootfs.tag`, replacing what that tag named before.
+    pub async fn import(&self, rootfs: RootFs) -> Result<ImageFacts, EngineError> {
+        let op = || format!("import image {}", rootfs.tag);
+        let options = CreateImageOptions {
+            from_src: Some("-".to_string()),
+            // The API takes `repository:tag` whole in `repo` for an import.
+            repo: Some(rootfs.tag.clone()),
+            changes: rootfs.changes(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(
+            Some(options),
+            Some(body_full(rootfs.tar.clone().into())),
+            None,
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| EngineError::api(op(), e))?;
+            if let Some(detail) = info.error_detail {
+                let cause = detail
+                    .message
+                    .unwrap_or_else(|| "the import failed".to_string());
+                return Err(EngineError::Api { op: op(), cause });
+            }
+        }
+        self.image(&rootfs.tag)
+            .await?
+            .ok_or_else(|| EngineError::Api {
+                op: op(),
+                cause: "no image after the import".to_string(),
+            })
+    }
+}
+
+impl Engine {
     /// Removes the untagged images `demo` built (a rebuilt tag leaves its previous image
     /// behind); images a container still uses are kept by the engine. Selected by our label, so
     /// nobody else's image is touched. Returns how many image layers went.
@@ -140,5 +212,33 @@ impl Engine {
             .await
             .map_err(|e| EngineError::api("remove the images demo built before", e))?;
         Ok(pruned.images_deleted.map_or(0, |deleted| deleted.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_sets_user_entrypoint_and_labels_as_a_dockerfile_would() {
+        let rootfs = RootFs {
+            tar: Vec::new(),
+            tag: "demo/recommendation:0.1.0".into(),
+            user: "65532:65532".into(),
+            entrypoint: vec!["/recommendation".into()],
+            labels: HashMap::from([
+                ("dev.demo.service".to_string(), "recommendation".to_string()),
+                ("dev.demo.created-by".to_string(), "demo".to_string()),
+            ]),
+        };
+        assert_eq!(
+            rootfs.changes(),
+            [
+                "USER 65532:65532",
+                "ENTRYPOINT [\"/recommendation\"]",
+                "LABEL \"dev.demo.created-by\"=\"demo\"",
+                "LABEL \"dev.demo.service\"=\"recommendation\"",
+            ]
+        );
     }
 }

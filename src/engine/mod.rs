@@ -19,7 +19,7 @@ use bollard::Docker;
 
 pub use containers::{ContainerFacts, Observed};
 pub use error::{EngineError, indent_block};
-pub use images::{BuildContext, ImageFacts};
+pub use images::{BuildContext, ImageFacts, RootFs};
 pub use logs::{Exit, LogLine, LogRequest, RunInfo};
 pub use stats::{MemoryUse, kills_at_most, unix_now};
 pub use system::{PublishedPort, SystemFacts, go_arch};

@@ -413,20 +413,30 @@ fn the_executable_alone_makes_our_images_and_they_become_healthy() {
         started.elapsed().as_secs_f64()
     );
     assert!(
-        out.stderr().contains(&format!("built {}", tags.0[0])),
+        out.stderr().contains(&format!("packed {}", tags.0[0])),
         "{}",
         out.stderr()
     );
-    for tag in &tags.0 {
+    for (tag, program) in tags.0.iter().zip(["/recommendation", "/load-generator"]) {
         let config = support::inspect(tag)["Config"].clone();
         assert_eq!(config["User"], "65532:65532", "{tag}");
+        assert_eq!(config["Entrypoint"], serde_json::json!([program]), "{tag}");
+        assert_eq!(config["Labels"]["dev.demo.created-by"], "demo", "{tag}");
     }
     // The image is the service: it answers its own health check and state under its name.
     let id = demo.service_container("recommendation").unwrap();
     let state = docker(&["exec", &id, "/recommendation", "--state"]);
     let state: serde_json::Value = serde_json::from_str(&state).expect("--state prints JSON");
     assert!(state.is_object(), "{state}");
-    demo.run(&["flag", "list", "--json"]).success();
+    // The packed flag file is read from the volume and can be edited, and the service takes it.
+    demo.run(&[
+        "flag",
+        "enable",
+        "recommendationServiceCacheFailure",
+        "--warmup",
+        "0",
+    ])
+    .success();
 }
 
 /// A TCP listener on 127.0.0.1 that relays every connection to the local engine's socket: an

@@ -138,13 +138,18 @@ async fn collect(
     }))
     .await?;
     let containers: Vec<&ContainerFacts> = observed.containers.iter().collect();
-    count_oom_kills(project, &containers, &mut rows).await;
+    let prometheus = prometheus_of(project);
     let mut notes = Vec::new();
-    let (flags, signals, alerts) = tokio::join!(
+    let (flags, signals, alerts, oom_kills) = tokio::join!(
         flag_status(engine, project),
-        key_signals(project),
-        active_alerts(project)
+        key_signals(&prometheus),
+        active_alerts(&prometheus),
+        count_oom_kills(prometheus.as_ref().ok(), &containers, &rows)
     );
+    for (i, count) in oom_kills {
+        rows[i].oom_kills = count.value;
+        rows[i].oom_source = count.source;
+    }
     let flags = flags.unwrap_or_else(|note| {
         notes.push(note);
         Vec::new()
@@ -198,16 +203,21 @@ async fn flag_status(
         .collect())
 }
 
+/// The stack's Prometheus and its URL, or why there is none to ask.
+fn prometheus_of(project: &crate::compose::Project) -> Result<(String, Prometheus), String> {
+    let url = Endpoints::of(project)
+        .prometheus
+        .ok_or("the stack has no published Prometheus")?;
+    let prometheus = Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    Ok((url, prometheus))
+}
+
 /// Key signals of every service Prometheus has data for, or why there are none.
 async fn key_signals(
-    project: &crate::compose::Project,
+    prometheus: &Result<(String, Prometheus), String>,
 ) -> Result<BTreeMap<String, KeySignals>, String> {
-    let Some(url) = Endpoints::of(project).prometheus else {
-        return Err("signals: the stack has no published Prometheus".to_string());
-    };
-    let prometheus =
-        Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| format!("signals: {e}"))?;
-    let signals = KeySignals::read_all(&prometheus, Duration::from_secs(60))
+    let (url, prometheus) = prometheus.as_ref().map_err(|e| format!("signals: {e}"))?;
+    let signals = KeySignals::read_all(prometheus, Duration::from_secs(60))
         .await
         .map_err(|e| format!("signals: {e}"))?;
     if signals.is_empty() {
@@ -219,12 +229,10 @@ async fn key_signals(
 }
 
 /// The alerts Prometheus has active now, or why they cannot be read.
-async fn active_alerts(project: &crate::compose::Project) -> Result<Vec<Alert>, String> {
-    let Some(url) = Endpoints::of(project).prometheus else {
-        return Err("alerts: the stack has no published Prometheus".to_string());
-    };
-    let prometheus =
-        Prometheus::new(&url, Duration::from_secs(2)).map_err(|e| format!("alerts: {e}"))?;
+async fn active_alerts(
+    prometheus: &Result<(String, Prometheus), String>,
+) -> Result<Vec<Alert>, String> {
+    let (_, prometheus) = prometheus.as_ref().map_err(|e| format!("alerts: {e}"))?;
     prometheus
         .alerts()
         .await
@@ -282,21 +290,21 @@ fn record_of(c: &ContainerFacts) -> lives::EngineRecord {
 }
 
 /// OOM kills the engine's record alone cannot tell (two or more ended runs), from the
-/// restarts Prometheus's counters show over the containers' lives (up to an hour back). The
-/// engine's event log is not read: it forgets within a minute.
+/// restarts Prometheus's counters show over the containers' lives (up to an hour back), by
+/// index into `rows`. The engine's event log is not read: it forgets within a minute.
 async fn count_oom_kills(
-    project: &crate::compose::Project,
+    prometheus: Option<&(String, Prometheus)>,
     containers: &[&ContainerFacts],
-    rows: &mut [ServiceStatus],
-) {
-    if rows.iter().all(|r| r.oom_kills.is_some()) {
-        return;
-    }
-    let Some(url) = Endpoints::of(project).prometheus else {
-        return;
-    };
-    let Ok(prometheus) = Prometheus::new(&url, Duration::from_secs(2)) else {
-        return;
+    rows: &[ServiceStatus],
+) -> Vec<(usize, lives::Count)> {
+    let unknown: Vec<(usize, &ContainerFacts)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.oom_kills.is_none())
+        .filter_map(|(i, r)| Some((i, *containers.iter().find(|c| c.service == r.service)?)))
+        .collect();
+    let Some((_, prometheus)) = prometheus.filter(|_| !unknown.is_empty()) else {
+        return Vec::new();
     };
     let end = crate::signals::prometheus::unix_now();
     let oldest = containers
@@ -306,27 +314,25 @@ async fn count_oom_kills(
         .max(end - 3600.0);
     let step = ((end - oldest) / 240.0).max(5.0);
     let Ok((memory, cpu)) = crate::signals::prometheus::lives_series(
-        &prometheus,
+        prometheus,
         oldest,
         end,
         Duration::from_secs_f64(step),
     )
     .await
     else {
-        return;
+        return Vec::new();
     };
-    for row in rows.iter_mut().filter(|r| r.oom_kills.is_none()) {
-        let Some(c) = containers.iter().find(|c| c.service == row.service) else {
-            continue;
-        };
-        let telemetry = memory.get(&row.service).and_then(|m| {
-            let cpu = cpu.get(&row.service).map(Vec::as_slice).unwrap_or_default();
-            lives::over_life(m, cpu, step, c.created_unix())
-        });
-        let count = lives::oom_kills(record_of(c), telemetry);
-        row.oom_kills = count.value;
-        row.oom_source = count.source;
-    }
+    unknown
+        .into_iter()
+        .map(|(i, c)| {
+            let telemetry = memory.get(&c.service).and_then(|m| {
+                let cpu = cpu.get(&c.service).map(Vec::as_slice).unwrap_or_default();
+                lives::over_life(m, cpu, step, c.created_unix())
+            });
+            (i, lives::oom_kills(record_of(c), telemetry))
+        })
+        .collect()
 }
 
 /// The table `status` prints, one line per service.

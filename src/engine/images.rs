@@ -132,58 +132,52 @@ impl Engine {
                 .build_image(options, None, Some(body_full(context.tar.into())));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| EngineError::api(op(), e))?;
-            if let Some(detail) = info.error_detail {
-                let cause = detail
-                    .message
-                    .unwrap_or_else(|| "the builder failed".to_string());
-                return Err(EngineError::Api { op: op(), cause });
-            }
+            failed_step(info.error_detail, "the builder failed", op)?;
             if let Some(line) = info.stream {
                 for line in line.lines().filter(|l| !l.trim().is_empty()) {
                     log(line.trim_end());
                 }
             }
         }
-        self.image(&context.tag)
-            .await?
-            .ok_or_else(|| EngineError::Api {
-                op: op(),
-                cause: "no image after the build".to_string(),
-            })
+        self.made(&context.tag, op, "no image after the build")
+            .await
     }
 }
 
 impl Engine {
     /// Imports `rootfs` as the image `rootfs.tag`, replacing what that tag named before.
     pub async fn import(&self, rootfs: RootFs) -> Result<ImageFacts, EngineError> {
-        let op = || format!("import image {}", rootfs.tag);
+        let changes = rootfs.changes();
+        let RootFs { tar, tag, .. } = rootfs;
+        let op = || format!("import image {tag}");
         let options = CreateImageOptions {
             from_src: Some("-".to_string()),
             // The API takes `repository:tag` whole in `repo` for an import.
-            repo: Some(rootfs.tag.clone()),
-            changes: rootfs.changes(),
+            repo: Some(tag.clone()),
+            changes,
             ..Default::default()
         };
-        let mut stream = self.docker.create_image(
-            Some(options),
-            Some(body_full(rootfs.tar.clone().into())),
-            None,
-        );
+        let mut stream = self
+            .docker
+            .create_image(Some(options), Some(body_full(tar.into())), None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| EngineError::api(op(), e))?;
-            if let Some(detail) = info.error_detail {
-                let cause = detail
-                    .message
-                    .unwrap_or_else(|| "the import failed".to_string());
-                return Err(EngineError::Api { op: op(), cause });
-            }
+            failed_step(info.error_detail, "the import failed", op)?;
         }
-        self.image(&rootfs.tag)
-            .await?
-            .ok_or_else(|| EngineError::Api {
-                op: op(),
-                cause: "no image after the import".to_string(),
-            })
+        self.made(&tag, op, "no image after the import").await
+    }
+
+    /// The image a build or import just tagged `tag`.
+    async fn made(
+        &self,
+        tag: &str,
+        op: impl Fn() -> String,
+        missing: &str,
+    ) -> Result<ImageFacts, EngineError> {
+        self.image(tag).await?.ok_or_else(|| EngineError::Api {
+            op: op(),
+            cause: missing.to_string(),
+        })
     }
 }
 
@@ -212,6 +206,21 @@ impl Engine {
             .await
             .map_err(|e| EngineError::api("remove the images demo built before", e))?;
         Ok(pruned.images_deleted.map_or(0, |deleted| deleted.len()))
+    }
+}
+
+/// The engine's message when a streamed build or import step failed.
+fn failed_step(
+    detail: Option<bollard::models::ErrorDetail>,
+    fallback: &str,
+    op: impl Fn() -> String,
+) -> Result<(), EngineError> {
+    match detail {
+        Some(detail) => Err(EngineError::Api {
+            op: op(),
+            cause: detail.message.unwrap_or_else(|| fallback.to_string()),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -10,13 +10,15 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::archive::{dir_header, file_header};
 use crate::compose::Service;
 use crate::engine::{BuildContext, RootFs};
 use crate::labels;
 
 /// The uid:gid our images run as (the conventional "nonroot" of distroless images).
 pub const IMAGE_USER: &str = "65532:65532";
-const IMAGE_OWNER: (u64, u64) = (65532, 65532);
+/// The same as numbers, for the owner of files written into our images and containers.
+pub const IMAGE_OWNER: (u64, u64) = (65532, 65532);
 
 /// The services `demo`'s executable carries: started under one of these names, it is that
 /// service (`main.rs`), so it can be their image where their source is not at hand.
@@ -236,17 +238,16 @@ pub fn self_rootfs(service: &Service, program: &str) -> Result<RootFs, BuildErro
         .map_err(|e| fail(e.to_string()))?;
     if program == RECOMMENDATION {
         let path = crate::stack::DEFAULT_FLAGS_PATH;
-        let (uid, gid) = IMAGE_OWNER;
-        let mut parent = Path::new(path).parent();
-        let mut dirs = Vec::new();
-        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-            dirs.push(dir);
-            parent = dir.parent();
-        }
-        for (i, dir) in dirs.iter().rev().enumerate() {
+        let flags_dir = Path::new(path).parent().unwrap_or(Path::new(""));
+        let mut dirs: Vec<&Path> = flags_dir
+            .ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .collect();
+        dirs.reverse();
+        for dir in dirs {
             // `etc/` stays root's; the flag file's own directory is the image user's.
-            let owner = if i + 1 == dirs.len() {
-                (uid, gid)
+            let owner = if dir == flags_dir {
+                IMAGE_OWNER
             } else {
                 (0, 0)
             };
@@ -258,7 +259,7 @@ pub fn self_rootfs(service: &Service, program: &str) -> Result<RootFs, BuildErro
             path,
             crate::stack::DEFAULT_FLAGS,
             0o644,
-            (uid, gid),
+            IMAGE_OWNER,
         )
         .map_err(|e| fail(e.to_string()))?;
     }
@@ -487,32 +488,17 @@ fn append_owned(
     path: &str,
     bytes: &[u8],
     mode: u32,
-    (uid, gid): (u64, u64),
+    owner: (u64, u64),
 ) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(bytes.len() as u64);
-    header.set_mode(mode);
-    header.set_uid(uid);
-    header.set_gid(gid);
-    header.set_mtime(0);
-    header.set_cksum();
-    tar.append_data(&mut header, path, bytes)
+    tar.append_data(&mut file_header(bytes.len(), mode, owner), path, bytes)
 }
 
 fn append_dir(
     tar: &mut tar::Builder<Vec<u8>>,
     path: &str,
-    (uid, gid): (u64, u64),
+    owner: (u64, u64),
 ) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_size(0);
-    header.set_mode(0o755);
-    header.set_uid(uid);
-    header.set_gid(gid);
-    header.set_mtime(0);
-    header.set_cksum();
-    tar.append_data(&mut header, path, std::io::empty())
+    tar.append_data(&mut dir_header(0o755, owner), path, std::io::empty())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Where a project's flags live on the engine: the container of the service that reads the
 //! flag file, the file read and written there through the archive API, and what the running
 //! service reports it acts on. Shared by `demo flag` and `demo status`.
+use crate::build::IMAGE_OWNER;
 use crate::compose::{Project, Service};
 use crate::engine::{ContainerFacts, Engine};
 use crate::error::Error;
@@ -8,8 +9,6 @@ use crate::flags::{self, FlagFile};
 
 /// The environment variable through which a service is told where its flag file is.
 const FLAG_FILE_VARIABLE: &str = "FLAGD_FILE";
-/// The uid:gid our images run as; the written file belongs to it, so the service can read it.
-const IMAGE_OWNER: (u64, u64) = (65532, 65532);
 
 /// Where the flags live for this project: the reading service's container and its path.
 pub struct FlagSite<'a> {
@@ -19,7 +18,7 @@ pub struct FlagSite<'a> {
 }
 
 impl FlagSite<'_> {
-    /// Replaces the file with `file`, owned by the image's user.
+    /// Replaces the file with `file`, owned by the image's user so the service can read it.
     pub async fn write(&self, engine: &Engine, file: &FlagFile) -> Result<(), Error> {
         let (dir, name) = self
             .path

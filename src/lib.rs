@@ -1,4 +1,5 @@
 //! `demo`: stands up the OpenTelemetry memory-leak demo stack in Docker and diagnoses it.
+pub mod archive;
 pub mod build;
 pub mod cli;
 pub mod commands;

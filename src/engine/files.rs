@@ -11,6 +11,7 @@ use futures_util::TryStreamExt;
 
 use super::Engine;
 use super::error::{EngineError, status_of};
+use crate::archive::{dir_header, file_header};
 use crate::compose::{ConfigFile, Service};
 
 /// Go's `os.ModeDir`, as the engine reports a path's mode.
@@ -77,7 +78,7 @@ impl Engine {
         owner: (u64, u64),
     ) -> Result<(), EngineError> {
         let op = || format!("write {dir}/{name} in container {id}");
-        let mut header = entry_header(bytes.len(), 0o644, owner);
+        let mut header = file_header(bytes.len(), 0o644, owner);
         header.set_mtime(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -213,17 +214,6 @@ impl Engine {
     }
 }
 
-/// A tar entry's header (a regular file unless changed), checksum set.
-fn entry_header(size: usize, mode: u32, owner: (u64, u64)) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(size as u64);
-    header.set_mode(mode);
-    header.set_uid(owner.0);
-    header.set_gid(owner.1);
-    header.set_cksum();
-    header
-}
-
 /// The parent directory of an absolute path (`/` for `/x`).
 fn parent_of(path: &str) -> &str {
     match path.rfind('/') {
@@ -243,13 +233,11 @@ fn config_archive(base: &str, missing: &[&str], config: &ConfigFile) -> std::io:
     };
     let mut tar = tar::Builder::new(Vec::new());
     for dir in missing.iter().rev() {
-        let mut header = entry_header(0, 0o755, (0, 0));
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_cksum();
+        let mut header = dir_header(0o755, (0, 0));
         tar.append_data(&mut header, format!("{}/", relative(dir)), std::io::empty())?;
     }
     let owner = (u64::from(config.uid), u64::from(config.gid));
-    let mut header = entry_header(config.content.len(), config.mode, owner);
+    let mut header = file_header(config.content.len(), config.mode, owner);
     tar.append_data(
         &mut header,
         relative(&config.target),

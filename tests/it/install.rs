@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::support::{self, Demo, docker, docker_quiet, engine_available, free_port, images};
+use crate::support::{self, Demo, docker, docker_quiet, engine_available, images};
 
 /// A stand-in for the collector, Jaeger and Grafana, which no registry here serves: busybox's
 /// httpd answers 200 on 13133 (`/`, `/status`) and 3000 (`/api/health`, the dashboard's
@@ -133,17 +133,10 @@ fn every_config_of_the_shipped_stack_is_copied_into_its_container() {
     let cwd = tempfile::tempdir().unwrap();
     let answering = answering_image();
     // Our images are not needed here: no `Demo::offline`, only free ports.
-    let mut demo = Demo::new("install_configs").embedded().in_dir(cwd.path());
-    for var in [
-        "GRAFANA_PORT",
-        "JAEGER_UI_PORT",
-        "OTLP_GRPC_PORT",
-        "OTLP_HTTP_PORT",
-        "COLLECTOR_HEALTH_PORT",
-    ] {
-        demo = demo.env(var, &free_port().to_string());
-    }
-    let demo = demo
+    let demo = Demo::new("install_configs")
+        .embedded()
+        .in_dir(cwd.path())
+        .free_ports()
         .env("COLLECTOR_IMAGE", &answering)
         .env("JAEGER_IMAGE", &answering)
         .env("GRAFANA_IMAGE", &answering);

@@ -387,7 +387,8 @@ fn doctor_reports_a_held_port_absent_images_and_an_engine_that_does_not_answer()
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let held_port = held.local_addr().unwrap().port().to_string();
     let present = "demo/recommendation:0.1.0";
-    let mut demo = Demo::new("operate-doctor")
+    let demo = Demo::new("operate-doctor")
+        .free_ports()
         .env("PROMETHEUS_PORT", &held_port)
         .env(
             "RECOMMENDATION_IMAGE",
@@ -398,15 +399,6 @@ fn doctor_reports_a_held_port_absent_images_and_an_engine_that_does_not_answer()
         .env("JAEGER_IMAGE", present)
         .env("GRAFANA_IMAGE", present)
         .env("LOAD_GENERATOR_IMAGE", "demo/load-generator:0.1.0");
-    for var in [
-        "GRAFANA_PORT",
-        "JAEGER_UI_PORT",
-        "OTLP_GRPC_PORT",
-        "OTLP_HTTP_PORT",
-        "COLLECTOR_HEALTH_PORT",
-    ] {
-        demo = demo.env(var, &free_port().to_string());
-    }
     let run = demo.run(&["doctor", "--json"]);
     assert_eq!(run.code(), Some(1), "{}", run.stdout());
     let report = run.json();

@@ -1564,15 +1564,7 @@ fn full_stack_with_the_upstream_images_finds_cache_misses_and_a_p95() {
         );
         return;
     }
-    let ports = [
-        "OTLP_GRPC_PORT",
-        "OTLP_HTTP_PORT",
-        "COLLECTOR_HEALTH_PORT",
-        "PROMETHEUS_PORT",
-        "JAEGER_UI_PORT",
-        "GRAFANA_PORT",
-    ];
-    let env: Vec<(String, String)> = ports
+    let env: Vec<(String, String)> = crate::support::PORT_VARIABLES
         .iter()
         .map(|p| (p.to_string(), free_port().to_string()))
         .collect();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::support::replay::{FLAG_FRAME, JaegerReplay, collector_image};
-use crate::support::{Demo, engine_available, free_port};
+use crate::support::{Demo, engine_available};
 
 const LEAK: &str = "recommendationCacheFailure";
 /// 170 s after the flag: memory is about to climb visibly (~194 s in the recording).
@@ -20,9 +20,7 @@ const START_FRAME: u64 = FLAG_FRAME + 34;
 /// replays start at `frame` now.
 fn replayed(test: &str, frame: u64) -> (Demo, JaegerReplay) {
     let image = collector_image(frame);
-    let demo = Demo::offline(test)
-        .env("COLLECTOR_IMAGE", &image)
-        .env("COLLECTOR_HEALTH_PORT", &free_port().to_string());
+    let demo = Demo::offline(test).env("COLLECTOR_IMAGE", &image);
     let jaeger_port: u16 = demo.get_env("JAEGER_UI_PORT").unwrap().parse().unwrap();
     let jaeger = JaegerReplay::serve(jaeger_port, frame);
     demo.run(&[

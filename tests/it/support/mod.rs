@@ -46,6 +46,16 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> Output {
     }
 }
 
+/// The variables the stack's compose file publishes its ports by.
+pub const PORT_VARIABLES: [&str; 6] = [
+    "OTLP_GRPC_PORT",
+    "OTLP_HTTP_PORT",
+    "COLLECTOR_HEALTH_PORT",
+    "PROMETHEUS_PORT",
+    "JAEGER_UI_PORT",
+    "GRAFANA_PORT",
+];
+
 /// A port nothing listens on right now, for a service this test publishes.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -124,18 +134,17 @@ impl Demo {
     /// by `demo build`, Prometheus from Debian's binary, every published port free.
     pub fn offline(test: &str) -> Self {
         images::ensure_ours();
-        let mut demo = Demo::new(test);
-        demo = demo.env("PROMETHEUS_IMAGE", &images::prometheus());
-        for var in [
-            "PROMETHEUS_PORT",
-            "GRAFANA_PORT",
-            "JAEGER_UI_PORT",
-            "OTLP_GRPC_PORT",
-            "OTLP_HTTP_PORT",
-        ] {
-            demo = demo.env(var, &free_port().to_string());
+        Demo::new(test)
+            .env("PROMETHEUS_IMAGE", &images::prometheus())
+            .free_ports()
+    }
+
+    /// Every port the stack publishes ([`PORT_VARIABLES`]) moved to one nothing listens on.
+    pub fn free_ports(mut self) -> Self {
+        for var in PORT_VARIABLES {
+            self = self.env(var, &free_port().to_string());
         }
-        demo
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
